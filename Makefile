@@ -1,0 +1,40 @@
+# Two commands: `make test` and `make book`. Both create .venv and install on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export INR_PROFILE ?= quick
+export MPLBACKEND ?= Agg
+export PYTHONHASHSEED ?= 0
+
+.PHONY: test book install clean clean-book unit
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --user --name python3 >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make test: unit tests + every book chapter executed under nbval (quick profile)
+test: $(STAMP)
+	$(PY) -m pytest tests book --nbval-lax -p no:cacheprovider
+
+## make unit: unit tests only
+unit: $(STAMP)
+	$(PY) -m pytest tests -p no:cacheprovider
+
+## make book: build the HTML book offline (chapters executed in the quick profile)
+book: $(STAMP)
+	rm -rf _build/.doctrees
+	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going --builder html
+	@echo "Book built: file://$(CURDIR)/_build/html/index.html"
+
+clean-book:
+	rm -rf _build
+
+clean: clean-book
+	rm -rf $(VENV)

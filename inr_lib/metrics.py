@@ -1,0 +1,332 @@
+"""Image-quality metrics for spectral reconstruction: PSNR, SSIM, SAM, RMSE, MRAE.
+
+Every metric takes ``pred`` and ``target`` as torch tensors of shape ``(B, C, H, W)``
+(C = 31 bands for hyperspectral images, any C works) with values in [0, 1], on any
+device, float32 or float64, and returns **one value per image**: a float64 tensor of
+shape ``(B,)`` on the inputs' device. Internally everything is computed in float64 so
+that a metric does not depend on the dtype the model happened to run in. Averaging over
+a test set (mean of per-image values) is left to the caller.
+
+The ``*_per_band`` variants return ``(B, C)`` (one value per image and band) for plots
+of error against wavelength. :func:`compute_all` evaluates all metrics at once,
+:data:`METRICS` maps names to functions and :data:`HIGHER_IS_BETTER` says which way is
+better.
+
+Conventions (the details are in each function's docstring):
+
+* PSNR: peak 1, from the MSE over all bands and pixels of an image; identical images
+  give ``+inf``.
+* SSIM: Gaussian window 11x11, sigma 1.5, K1 = 0.01, K2 = 0.03, data range 1, computed
+  per band and averaged over bands. Equal to scikit-image's ``structural_similarity``
+  with ``gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+  data_range=1.0`` (and ``channel_axis`` for the band axis): only the SSIM map of
+  pixels at least 5 pixels from the border is averaged.
+* SAM: spectral angle in degrees per pixel, averaged over the pixels where both spectra
+  are non-zero.
+* RMSE: over all values of an image.
+* MRAE: mean of ``|pred - gt| / gt`` over the values where ``gt > 0``.
+
+Values are not clipped: pass predictions clipped to [0, 1] if that is the protocol
+(the released INR-HSISR evaluation clamps predictions to [0, 1] before scoring).
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "psnr", "ssim", "sam", "rmse", "mrae",
+    "psnr_per_band", "ssim_per_band", "rmse_per_band", "mrae_per_band",
+    "compute_all", "METRICS", "HIGHER_IS_BETTER",
+    "SSIM_WIN_SIZE", "SSIM_SIGMA", "SSIM_K1", "SSIM_K2",
+]
+
+# SSIM constants (Wang et al. 2004; scikit-image with gaussian_weights=True).
+SSIM_SIGMA = 1.5
+SSIM_WIN_SIZE = 11  # = 2 * int(3.5 * sigma + 0.5) + 1, scikit-image's truncate = 3.5
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+
+
+# --------------------------------------------------------------------------- checks
+def _check(pred, target, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate a (pred, target) pair and return both as float64 tensors.
+
+    numpy arrays are accepted for convenience and converted with ``torch.as_tensor``.
+    """
+    if isinstance(pred, np.ndarray):
+        pred = torch.as_tensor(pred)
+    if isinstance(target, np.ndarray):
+        target = torch.as_tensor(target)
+    for label, x in (("pred", pred), ("target", target)):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(
+                f"{name}: expected {label} to be a torch.Tensor of shape (B, C, H, W), "
+                f"found {type(x).__name__}. Convert it with torch.as_tensor(...)."
+            )
+        if x.ndim != 4:
+            raise ValueError(
+                f"{name}: expected {label} of shape (B, C, H, W) (4 dims), found shape "
+                f"{tuple(x.shape)} ({x.ndim} dims). For a single image (C, H, W) use "
+                f"x[None]; channels must come first."
+            )
+        if not x.is_floating_point():
+            raise TypeError(
+                f"{name}: expected a floating-point {label} with values in [0, 1], found "
+                f"dtype {x.dtype}. Convert integer images first, e.g. x.float() / 65535 "
+                f"for 16-bit data."
+            )
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"{name}: pred and target must have the same shape, found pred "
+            f"{tuple(pred.shape)} and target {tuple(target.shape)}. Crop or resize the "
+            f"prediction to the ground truth's size."
+        )
+    if pred.device != target.device:
+        raise ValueError(
+            f"{name}: pred is on {pred.device} but target is on {target.device}; move "
+            f"both to the same device."
+        )
+    pred = pred.to(torch.float64)
+    target = target.to(torch.float64)
+    for label, x in (("pred", pred), ("target", target)):
+        if not bool(torch.isfinite(x).all()):
+            n_bad = int((~torch.isfinite(x)).sum())
+            raise ValueError(
+                f"{name}: {label} contains {n_bad} non-finite values (NaN or inf). "
+                f"Expected finite values in [0, 1]; check the model output or data loading."
+            )
+    return pred, target
+
+
+# --------------------------------------------------------------------------- PSNR / RMSE
+def _mse_per_band(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return ((pred - target) ** 2).mean(dim=(2, 3))  # (B, C)
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB with peak value 1: ``10 log10(1 / MSE)``.
+
+    The MSE is taken over all bands and pixels of each image (not the mean of per-band
+    PSNRs). Identical images give ``+inf`` (as ``skimage.metrics.peak_signal_noise_ratio``
+    does); exclude or cap such images before averaging if needed.
+
+    Args:
+        pred, target: ``(B, C, H, W)`` in [0, 1].
+    Returns:
+        ``(B,)`` float64.
+    """
+    pred, target = _check(pred, target, "psnr")
+    mse = ((pred - target) ** 2).mean(dim=(1, 2, 3))
+    return 10.0 * torch.log10(1.0 / mse)
+
+
+def psnr_per_band(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """PSNR (peak 1) of each band separately. ``(B, C, H, W)`` -> ``(B, C)`` float64."""
+    pred, target = _check(pred, target, "psnr_per_band")
+    return 10.0 * torch.log10(1.0 / _mse_per_band(pred, target))
+
+
+def rmse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Root mean squared error over all values (bands and pixels) of each image.
+
+    Args:
+        pred, target: ``(B, C, H, W)`` in [0, 1].
+    Returns:
+        ``(B,)`` float64, in the units of the data (fraction of the [0, 1] range).
+    """
+    pred, target = _check(pred, target, "rmse")
+    return ((pred - target) ** 2).mean(dim=(1, 2, 3)).sqrt()
+
+
+def rmse_per_band(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """RMSE of each band over its pixels. ``(B, C, H, W)`` -> ``(B, C)`` float64."""
+    pred, target = _check(pred, target, "rmse_per_band")
+    return _mse_per_band(pred, target).sqrt()
+
+
+# --------------------------------------------------------------------------- MRAE
+def _mrae_sums(pred, target, dims):
+    valid = target > 0
+    rel = torch.where(valid, (pred - target).abs() / torch.where(valid, target, 1.0), 0.0)
+    count = valid.sum(dim=dims).to(torch.float64)
+    # An image (or band) without any positive ground-truth value has no defined MRAE.
+    return rel.sum(dim=dims) / count  # 0 / 0 -> NaN where count == 0
+
+
+def mrae(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean relative absolute error: mean of ``|pred - gt| / gt`` over values with gt > 0.
+
+    Rule: the mean runs over every (band, pixel) value of the image whose ground truth
+    is strictly positive; values with ``gt == 0`` are left out (their relative error is
+    undefined). An image with no positive ground-truth value gives NaN.
+
+    Why: NTIRE 2018 (and the later NTIRE spectral-reconstruction challenges) defined
+    MRAE as ``mean(|gt - rec| / gt)`` over *all* values, with no epsilon, on radiance
+    data where exact zeros are rare. Normalised 16-bit reflectance such as CAVE does
+    contain exact zeros (dark, saturated-black pixels), where that formula gives inf or
+    NaN; adding an epsilon instead would make the score depend on the epsilon. Leaving
+    them out keeps the NTIRE formula wherever it is defined. Note that MRAE remains very
+    sensitive to dark pixels (tiny gt), which is a property of the metric.
+
+    Args:
+        pred, target: ``(B, C, H, W)`` in [0, 1].
+    Returns:
+        ``(B,)`` float64.
+    """
+    pred, target = _check(pred, target, "mrae")
+    return _mrae_sums(pred, target, dims=(1, 2, 3))
+
+
+def mrae_per_band(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MRAE of each band (same gt > 0 rule as :func:`mrae`). -> ``(B, C)`` float64."""
+    pred, target = _check(pred, target, "mrae_per_band")
+    return _mrae_sums(pred, target, dims=(2, 3))
+
+
+# --------------------------------------------------------------------------- SAM
+def sam(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Spectral angle mapper in degrees, averaged over pixels.
+
+    For each pixel the angle between the predicted spectrum p and the true spectrum t
+    (vectors over the C bands) is ``arccos(<p, t> / (|p| |t|))``. It is computed with
+    the numerically stable form ``2 atan2(|p^ - t^|, |p^ + t^|)`` (p^, t^ the unit
+    vectors), which equals the arccos formula but gives exactly 0 for identical spectra.
+
+    Zero spectra: pixels where either ``|p| == 0`` or ``|t| == 0`` have no defined angle
+    and are **excluded** from the average; an image where every pixel is excluded gives
+    NaN. This is what the released INR-HSISR code effectively does: its ``sam`` divides
+    by ``sqrt(|p|^2 |t|^2)`` without an epsilon, turns the resulting NaNs into 0 and
+    divides the angle sum by the number of pixels with a non-zero norm product. (Its
+    arccos is not clamped, so a round-off cosine above 1 also gives NaN -> 0 there; our
+    stable form has no such issue.) Many other codes add an epsilon to the denominator
+    instead, which gives a zero-norm pixel an angle of 90 degrees and so depends on how
+    many black pixels an image has. The NTIRE 2018/2020 spectral challenges ranked by
+    MRAE and RMSE and, as far as we know, published no official SAM definition.
+
+    Args:
+        pred, target: ``(B, C, H, W)``; the angle is scale-invariant, so any range works.
+    Returns:
+        ``(B,)`` float64, degrees in [0, 180].
+    """
+    pred, target = _check(pred, target, "sam")
+    norm_p = pred.norm(dim=1, keepdim=True)
+    norm_t = target.norm(dim=1, keepdim=True)
+    valid = (norm_p > 0) & (norm_t > 0)  # (B, 1, H, W)
+    u = pred / torch.where(valid, norm_p, 1.0)
+    v = target / torch.where(valid, norm_t, 1.0)
+    angle = 2.0 * torch.atan2((u - v).norm(dim=1, keepdim=True), (u + v).norm(dim=1, keepdim=True))
+    angle = torch.where(valid, angle, 0.0)
+    count = valid.sum(dim=(1, 2, 3)).to(torch.float64)
+    return torch.rad2deg(angle.sum(dim=(1, 2, 3)) / count)
+
+
+# --------------------------------------------------------------------------- SSIM
+def _gaussian_kernel_1d(device: torch.device) -> torch.Tensor:
+    """The 11-tap Gaussian (sigma 1.5) of ``scipy.ndimage.gaussian_filter`` (truncate 3.5)."""
+    r = SSIM_WIN_SIZE // 2
+    x = torch.arange(-r, r + 1, dtype=torch.float64, device=device)
+    k = torch.exp(-0.5 * (x / SSIM_SIGMA) ** 2)
+    return k / k.sum()
+
+
+def ssim_per_band(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Structural similarity of each band. ``(B, C, H, W)`` -> ``(B, C)`` float64.
+
+    Wang et al. (2004) SSIM with an 11x11 Gaussian window (sigma 1.5), K1 = 0.01,
+    K2 = 0.03, data range 1 (C1 = 1e-4, C2 = 9e-4) and population (not sample)
+    covariances. Border handling follows scikit-image: the local statistics are only
+    evaluated where the whole window fits in the image (a "valid" filter), i.e. the SSIM
+    map is averaged over ``(H - 10) x (W - 10)`` pixels. This is identical (to float64
+    round-off) to ``skimage.metrics.structural_similarity(..., gaussian_weights=True,
+    sigma=1.5, use_sample_covariance=False, data_range=1.0)``, which filters with
+    reflect padding and then crops a border of ``(win_size - 1) // 2 = 5`` pixels: the
+    cropped region never sees the padding. (The released INR-HSISR code instead
+    zero-pads and averages the whole map, which lowers SSIM near the borders slightly.)
+
+    Requires H >= 11 and W >= 11.
+    """
+    pred, target = _check(pred, target, "ssim")
+    b, c, h, w = pred.shape
+    if h < SSIM_WIN_SIZE or w < SSIM_WIN_SIZE:
+        raise ValueError(
+            f"ssim: images must be at least {SSIM_WIN_SIZE}x{SSIM_WIN_SIZE} pixels for the "
+            f"11x11 Gaussian window, found {h}x{w}. Evaluate on larger crops."
+        )
+    k = _gaussian_kernel_1d(pred.device)
+    x = pred.reshape(b * c, 1, h, w)
+    y = target.reshape(b * c, 1, h, w)
+    stack = torch.cat([x, y, x * x, y * y, x * y], dim=0)  # (5*B*C, 1, H, W)
+    stack = F.conv2d(stack, k.view(1, 1, -1, 1))  # separable valid filter: rows
+    stack = F.conv2d(stack, k.view(1, 1, 1, -1))  # then columns
+    ux, uy, uxx, uyy, uxy = stack.chunk(5, dim=0)
+    vx = uxx - ux * ux
+    vy = uyy - uy * uy
+    vxy = uxy - ux * uy
+    c1 = (SSIM_K1 * 1.0) ** 2
+    c2 = (SSIM_K2 * 1.0) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    return s.mean(dim=(1, 2, 3)).reshape(b, c)
+
+
+def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """SSIM averaged over bands (see :func:`ssim_per_band` for the definition).
+
+    Args:
+        pred, target: ``(B, C, H, W)`` in [0, 1], H and W at least 11.
+    Returns:
+        ``(B,)`` float64; equals scikit-image's ``structural_similarity`` with
+        ``channel_axis`` on the band axis and the settings above.
+    """
+    return ssim_per_band(pred, target).mean(dim=1)
+
+
+# --------------------------------------------------------------------------- registry
+METRICS: Dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "psnr": psnr,
+    "ssim": ssim,
+    "sam": sam,
+    "rmse": rmse,
+    "mrae": mrae,
+}
+"""Metric name -> function ``(pred, target) -> (B,)``."""
+
+PER_BAND_METRICS: Dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "psnr": psnr_per_band,
+    "ssim": ssim_per_band,
+    "rmse": rmse_per_band,
+    "mrae": mrae_per_band,
+}
+"""Metric name -> per-band function ``(pred, target) -> (B, C)`` (SAM has none)."""
+
+HIGHER_IS_BETTER: Dict[str, bool] = {
+    "psnr": True,
+    "ssim": True,
+    "sam": False,
+    "rmse": False,
+    "mrae": False,
+}
+"""Whether a larger value of the metric means a better reconstruction."""
+
+UNITS: Dict[str, str] = {"psnr": "dB", "ssim": "", "sam": "deg", "rmse": "", "mrae": ""}
+"""Units for axis labels and tables."""
+
+
+def compute_all(pred: torch.Tensor, target: torch.Tensor, names=None) -> Dict[str, torch.Tensor]:
+    """Evaluate several metrics at once.
+
+    Args:
+        pred, target: ``(B, C, H, W)`` in [0, 1].
+        names: metric names to compute (default: all of :data:`METRICS`).
+    Returns:
+        ``{name: (B,) float64 tensor}`` in the order of ``names``.
+    """
+    names = list(METRICS) if names is None else list(names)
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise KeyError(f"compute_all: unknown metric(s) {unknown}; available: {list(METRICS)}.")
+    with torch.no_grad():
+        return {n: METRICS[n](pred, target) for n in names}

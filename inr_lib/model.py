@@ -1,0 +1,447 @@
+"""INR-HSISR: the model, its configuration and presets.
+
+An RGB image ``(B, 3, H, W)`` in [0, 1] goes in, a 31-band spectral image
+``(B, 31, H, W)`` in [0, 1] comes out:
+
+1. the RGB is scaled to [-1, 1] and padded (edge replication) to a multiple of the tile size;
+2. the :class:`~inr_lib.hypernet.HyperNetwork` predicts one MLP parameter vector per tile,
+   ``(B, P, H/t, W/t)``;
+3. every pixel's MLP input is its scaled RGB plus the periodic encoding of its position
+   (:mod:`inr_lib.encoding`), ``(B, 3 + 8, H, W)``;
+4. each pixel is run through its tile's MLP (:mod:`inr_lib.pixelwise`), giving the
+   spectrum in [-1, 1], which is mapped back to [0, 1] and cropped to ``H x W``.
+
+Because the MLP is a function of a *continuous* position, :meth:`INRHSISR.render` can
+evaluate it between pixels and return the spectral image at another resolution.
+:meth:`INRHSISR.predict` runs big images as overlapping tiles with bounded memory.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .encoding import check_encoding, encode, encoding_channels, encoding_grid
+from .hypernet import NORMS, HyperNetwork
+from .pixelwise import PIXELWISE, apply_mlp_per_pixel, mlp_param_count, mlp_param_slices
+
+#: version of the configuration format, stored in checkpoints
+CONFIG_VERSION = 1
+
+
+@dataclass
+class ModelConfig:
+    """Everything that defines an INR-HSISR network (saved in checkpoints).
+
+    Attributes:
+        in_channels / out_channels: 3 (RGB) and 31 (bands 400..700 nm).
+        tile: side of the square tile that shares one predicted MLP (4 in the paper).
+        encoding: positional encoding, "global" (released code), "tile" (ASAPNet) or "none".
+        periods: periods of the encoding (4 and 2).
+        mlp_hidden: hidden widths of the per-pixel MLP ((64, 64, 64, 64) in the paper).
+        negative_slope: LeakyReLU slope inside the MLP (0.1).
+        hyper_width / hyper_deep_width / hyper_blocks: hypernetwork channels (64, 1024, 5).
+        norm: hypernetwork normalisation, "instance" (paper), "batch" or "none".
+        hyper: "conv" (the hypernetwork) or "shared" (ablation: one learned MLP shared by
+            every tile, i.e. no content adaptation).
+        linear_prior: optional spectral prior: the output is a learned linear map of the
+            RGB (initialised to zero, or in closed form with
+            :meth:`INRHSISR.set_linear_prior`) plus the MLP's output (a residual).
+        pixelwise: "fast" or "readable" implementation of the per-pixel MLPs (same result).
+    """
+
+    in_channels: int = 3
+    out_channels: int = 31
+    tile: int = 4
+    encoding: str = "global"
+    periods: tuple = (4.0, 2.0)
+    mlp_hidden: tuple = (64, 64, 64, 64)
+    negative_slope: float = 0.1
+    hyper_width: int = 64
+    hyper_deep_width: int = 1024
+    hyper_blocks: int = 5
+    norm: str = "instance"
+    hyper: str = "conv"
+    linear_prior: bool = False
+    pixelwise: str = "fast"
+
+    def __post_init__(self):
+        self.periods = tuple(float(p) for p in self.periods)
+        self.mlp_hidden = tuple(int(c) for c in self.mlp_hidden)
+        check_encoding(self.encoding)
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown norm {self.norm!r}: expected one of {NORMS}")
+        if self.hyper not in ("conv", "shared"):
+            raise ValueError(f"unknown hyper {self.hyper!r}: expected 'conv' or 'shared'")
+        if self.pixelwise not in PIXELWISE:
+            raise ValueError(f"unknown pixelwise {self.pixelwise!r}: expected one of {tuple(PIXELWISE)}")
+        if self.tile < 1 or self.tile & (self.tile - 1):
+            raise ValueError(f"tile must be a power of two, got {self.tile}")
+
+    @property
+    def mlp_widths(self) -> tuple:
+        """``(C_in, hidden..., C_out)``, e.g. (11, 64, 64, 64, 64, 31)."""
+        c_in = self.in_channels + encoding_channels(self.encoding, self.periods)
+        return (c_in, *self.mlp_hidden, self.out_channels)
+
+    @property
+    def mlp_params(self) -> int:
+        """``P``, parameters of one per-tile MLP (15,263 for the paper)."""
+        return mlp_param_count(self.mlp_widths)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["periods"], d["mlp_hidden"] = list(self.periods), list(self.mlp_hidden)
+        d["config_version"] = CONFIG_VERSION
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ModelConfig":
+        """Rebuild a config, refusing unknown keys or a newer format version."""
+        d = dict(d)
+        version = d.pop("config_version", CONFIG_VERSION)
+        if version > CONFIG_VERSION:
+            raise ValueError(f"model config version {version} is newer than this inr_lib "
+                             f"understands ({CONFIG_VERSION}); upgrade inr_lib")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys {unknown}; known keys: {sorted(known)}")
+        return cls(**d)
+
+
+PRESETS: dict[str, dict] = {
+    # the reference network: 63,545,439 parameters
+    "paper": {},
+    # same structure, CPU-friendly: hypernetwork 32/128 channels with 2 deep blocks,
+    # MLP 11 -> 32 -> 32 -> 31 (P = 2,463); 0.68 M parameters
+    "small": dict(hyper_width=32, hyper_deep_width=128, hyper_blocks=2, mlp_hidden=(32, 32)),
+    # for unit tests and smoke runs: ~26 k parameters
+    "tiny": dict(hyper_width=8, hyper_deep_width=32, hyper_blocks=1, mlp_hidden=(16,)),
+}
+
+
+class INRHSISR(nn.Module):
+    """The INR-HSISR network (see the module docstring for the data flow).
+
+    ``model(rgb)``: ``(B, 3, H, W)`` in [0, 1] -> ``(B, 31, H, W)``, nominally in [0, 1]
+    (not clamped, so gradients flow; clamp for display or metrics). Any ``B, H, W >= 1``.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        P = config.mlp_params
+        if config.hyper == "conv":
+            self.hypernet = HyperNetwork(P, config.in_channels, config.hyper_width,
+                                         config.hyper_deep_width, config.hyper_blocks,
+                                         config.tile, config.norm)
+            self.shared_params = None
+        else:
+            self.hypernet = None
+            self.shared_params = nn.Parameter(torch.zeros(P))
+        if config.linear_prior:
+            # (C_out, C_in + 1): spectrum = prior @ [rgb; 1] in [-1, 1] units
+            self.prior = nn.Parameter(torch.zeros(config.out_channels, config.in_channels + 1))
+        else:
+            self.prior = None
+
+    # ---------------------------------------------------------------- building blocks
+    def mlp_params_for(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-tile MLP parameters ``(B, P, H/t, W/t)`` for a scaled, padded input ``x``."""
+        t = self.config.tile
+        if self.hypernet is not None:
+            return self.hypernet(x)
+        B, _, H, W = x.shape
+        return self.shared_params.view(1, -1, 1, 1).expand(B, -1, H // t, W // t)
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.config.tile
+        H, W = x.shape[-2:]
+        ph, pw = (-H) % t, (-W) % t
+        return F.pad(x, (0, pw, 0, ph), mode="replicate") if (ph or pw) else x
+
+    def _check_input(self, rgb: torch.Tensor) -> None:
+        c = self.config.in_channels
+        if not torch.is_tensor(rgb) or rgb.dim() != 4 or rgb.shape[1] != c:
+            shape = tuple(rgb.shape) if torch.is_tensor(rgb) else type(rgb).__name__
+            raise ValueError(f"expected an image batch of shape (B, {c}, H, W) with values in "
+                             f"[0, 1], got {shape}; add a batch dimension with rgb[None] and "
+                             f"drop alpha channels (rgb[:, :3])")
+        if not rgb.is_floating_point():
+            raise TypeError(f"expected a floating point tensor in [0, 1], got {rgb.dtype}; "
+                            f"convert integer images with rgb.float() / 255 (8 bit) or / 65535 (16 bit)")
+
+    def _add_prior(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if self.prior is None:
+            return out
+        w, b = self.prior[:, :-1], self.prior[:, -1]
+        return out + torch.einsum("oc,bchw->bohw", w.to(x.dtype), x) + b.view(1, -1, 1, 1)
+
+    # ---------------------------------------------------------------- forward
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` in [0, 1] -> ``(B, 31, H, W)`` in [0, 1] (unclamped)."""
+        self._check_input(rgb)
+        cfg = self.config
+        B, _, H, W = rgb.shape
+        x = self._pad(rgb * 2 - 1)                               # (B, 3, Hp, Wp) in [-1, 1]
+        Hp, Wp = x.shape[-2:]
+        params = self.mlp_params_for(x)                          # (B, P, Hp/t, Wp/t)
+        enc = encoding_grid(cfg.encoding, Hp, Wp, ref_size=(H, W), periods=cfg.periods,
+                            device=x.device, dtype=x.dtype)      # (8, Hp, Wp)
+        inp = torch.cat([x, enc.expand(B, -1, -1, -1)], dim=1)  # (B, 11, Hp, Wp)
+        apply = PIXELWISE[cfg.pixelwise]
+        out = apply(params, inp, cfg.mlp_widths, cfg.tile, cfg.negative_slope)
+        out = self._add_prior(out, x)
+        return (out[..., :H, :W] + 1) / 2
+
+    # ---------------------------------------------------------------- the INR payoff
+    def render(self, rgb: torch.Tensor, size: tuple[int, int], rows_per_chunk: int | None = None
+               ) -> torch.Tensor:
+        """Evaluate the predicted per-tile functions on a ``size = (H2, W2)`` pixel grid.
+
+        Output pixel ``(i, j)`` sits at continuous input coordinates
+        ``r = (i + 0.5) * H / H2 - 0.5``, ``c = (j + 0.5) * W / W2 - 0.5`` (pixel centres
+        aligned, as ``align_corners=False``). It uses the MLP of the tile containing
+        ``(r, c)``, the RGB interpolated bilinearly at ``(r, c)`` and the positional
+        encoding computed at ``(r, c)``. At ``size == (H, W)`` this is exactly the grid of
+        :meth:`forward` and returns the same values (up to float rounding).
+
+        Args:
+            rgb: ``(B, 3, H, W)`` in [0, 1].
+            size: output ``(H2, W2)``.
+            rows_per_chunk: output rows evaluated at once (bounds memory: each row needs
+                ``B * P * W2`` numbers); default chooses ~64 M numbers per chunk.
+
+        Returns:
+            ``(B, 31, H2, W2)``.
+        """
+        self._check_input(rgb)
+        cfg, t = self.config, self.config.tile
+        B, _, H, W = rgb.shape
+        H2, W2 = int(size[0]), int(size[1])
+        if H2 < 1 or W2 < 1:
+            raise ValueError(f"size must be two positive integers (H2, W2), got {size}")
+        x = rgb * 2 - 1
+        params = self.mlp_params_for(self._pad(x))               # (B, P, h, w)
+        h, w = params.shape[-2:]
+        dev = x.device
+        r = (torch.arange(H2, device=dev, dtype=torch.float64) + 0.5) * H / H2 - 0.5
+        c = (torch.arange(W2, device=dev, dtype=torch.float64) + 0.5) * W / W2 - 0.5
+        ty = torch.floor((r + 0.5) / t).long().clamp(0, h - 1)   # tile row of each output row
+        tx = torch.floor((c + 0.5) / t).long().clamp(0, w - 1)
+        P = params.shape[1]
+        if rows_per_chunk is None:
+            rows_per_chunk = max(1, (64 * 2**20) // max(1, B * P * W2))
+        out = []
+        for r0 in range(0, H2, rows_per_chunk):
+            rr = r[r0:r0 + rows_per_chunk]
+            rgb_c = _bilinear(x, rr, c)                          # (B, 3, n, W2)
+            R, C = torch.meshgrid(rr, c, indexing="ij")
+            enc = encode(cfg.encoding, R, C, H, W, cfg.periods)  # (n, W2, 8)
+            enc = enc.permute(2, 0, 1).to(x.dtype).expand(B, -1, -1, -1)
+            pix = params[:, :, ty[r0:r0 + rows_per_chunk]][:, :, :, tx]  # (B, P, n, W2)
+            y = apply_mlp_per_pixel(pix, torch.cat([rgb_c, enc], 1), cfg.mlp_widths,
+                                    cfg.negative_slope)
+            out.append(self._add_prior(y, rgb_c))
+        return (torch.cat(out, dim=2) + 1) / 2
+
+    # ---------------------------------------------------------------- big images
+    @torch.no_grad()
+    def predict(self, rgb: torch.Tensor, tile: int | None = 64, overlap: int = 16,
+                batch_size: int = 16, device: torch.device | str | None = None) -> torch.Tensor:
+        """Inference on images of any size as overlapping, blended windows.
+
+        The image is cut into ``tile x tile`` windows (the training crop size by default)
+        starting every ``tile - overlap`` pixels (the last one flush with the border); each
+        window is run through the model on its own, exactly as training crops were, and the
+        outputs are blended with weights that ramp linearly over the overlap. Memory is
+        bounded by ``batch_size`` windows at a time. With ``tile=None`` or a tile at least
+        as large as the image, this is a single :meth:`forward` call.
+
+        The module is switched to eval mode for the call and restored afterwards.
+
+        Args:
+            rgb: ``(B, 3, H, W)`` in [0, 1], on any device (the result is on that device).
+            tile: window side (pixels), or None for the whole image at once.
+            overlap: pixels shared by neighbouring windows (``0 <= overlap < tile``).
+            batch_size: windows per forward pass.
+            device: where to run the model (default: the model's device).
+
+        Returns:
+            ``(B, 31, H, W)``, unclamped.
+        """
+        self._check_input(rgb)
+        was_training = self.training
+        self.eval()
+        try:
+            dev = torch.device(device) if device is not None else next(self.parameters()).device
+            B, _, H, W = rgb.shape
+            if tile is None or (tile >= H and tile >= W):
+                return self(rgb.to(dev)).to(rgb.device)
+            if not 0 <= overlap < tile:
+                raise ValueError(f"overlap must satisfy 0 <= overlap < tile, got {overlap}, {tile}")
+            ys, xs = _starts(H, tile, overlap), _starts(W, tile, overlap)
+            th, tw = min(tile, H), min(tile, W)
+            wy, wx = _ramp(th, overlap, rgb.device), _ramp(tw, overlap, rgb.device)
+            weight = wy[:, None] * wx[None, :]                   # (th, tw)
+            out = torch.zeros(B, self.config.out_channels, H, W, device=rgb.device)
+            norm = torch.zeros(H, W, device=rgb.device)
+            boxes = [(y, x) for y in ys for x in xs]
+            for b in range(B):
+                for k in range(0, len(boxes), batch_size):
+                    chunk = boxes[k:k + batch_size]
+                    crops = torch.stack([rgb[b, :, y:y + th, x:x + tw] for y, x in chunk]).to(dev)
+                    pred = self(crops).float().to(rgb.device)
+                    for (y, x), p in zip(chunk, pred):
+                        out[b, :, y:y + th, x:x + tw] += p * weight
+                        if b == 0:
+                            norm[y:y + th, x:x + tw] += weight
+            return out / norm
+        finally:
+            self.train(was_training)
+
+    # ---------------------------------------------------------------- helpers
+    @torch.no_grad()
+    def set_linear_prior(self, matrix: torch.Tensor) -> None:
+        """Set the linear spectral prior from a ``(31, 4)`` map of [0, 1] data.
+
+        ``matrix`` maps ``[r, g, b, 1]`` (values in [0, 1]) to the 31 bands in [0, 1], e.g.
+        a ridge regression fitted on training pixels; it is converted to the model's
+        [-1, 1] units. Requires ``linear_prior=True``.
+        """
+        if self.prior is None:
+            raise RuntimeError("this model was built without linear_prior=True")
+        m = torch.as_tensor(matrix, dtype=self.prior.dtype, device=self.prior.device)
+        if m.shape != self.prior.shape:
+            raise ValueError(f"expected a {tuple(self.prior.shape)} matrix, got {tuple(m.shape)}")
+        # y01 = A rgb01 + b ; rgb01 = (x + 1)/2, y = 2 y01 - 1  =>  y = A x + (A 1 + 2 b - 1)
+        A, b = m[:, :-1], m[:, -1]
+        self.prior[:, :-1] = A
+        self.prior[:, -1] = A.sum(1) + 2 * b - 1
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (f"encoding={c.encoding}, norm={c.norm}, tile={c.tile}, "
+                f"mlp={c.mlp_widths} (P={c.mlp_params})")
+
+
+def _bilinear(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Sample ``x (B, C, H, W)`` at continuous ``rows (n,)`` x ``cols (m,)`` -> ``(B, C, n, m)``.
+
+    Bilinear with edge clamping; exact (no interpolation arithmetic error) at integer
+    coordinates, because the fractional weights are then exactly 0.
+    """
+    H, W = x.shape[-2:]
+    r = rows.clamp(0, H - 1)
+    c = cols.clamp(0, W - 1)
+    r0, c0 = torch.floor(r).long(), torch.floor(c).long()
+    r1, c1 = (r0 + 1).clamp(max=H - 1), (c0 + 1).clamp(max=W - 1)
+    fr = (r - r0).to(x.dtype).view(1, 1, -1, 1)
+    fc = (c - c0).to(x.dtype).view(1, 1, 1, -1)
+    top = x[:, :, r0][:, :, :, c0] * (1 - fc) + x[:, :, r0][:, :, :, c1] * fc
+    bot = x[:, :, r1][:, :, :, c0] * (1 - fc) + x[:, :, r1][:, :, :, c1] * fc
+    return top * (1 - fr) + bot * fr
+
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    if tile >= length:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, length - tile, step))
+    return starts + [length - tile]
+
+
+def _ramp(n: int, overlap: int, device) -> torch.Tensor:
+    i = torch.arange(n, device=device, dtype=torch.float32)
+    ramp = torch.minimum((i + 1) / (overlap + 1), (n - i) / (overlap + 1))
+    return ramp.clamp(max=1.0)
+
+
+def _init_weights(model: INRHSISR, seed: int) -> None:
+    """Explicit, seeded initialisation.
+
+    * hypernetwork convs: Kaiming normal (fan-in, ReLU gain); norm layers weight 1, bias 0;
+    * hypernetwork head (1x1 conv): its **bias** holds one properly initialised MLP
+      (Kaiming normal weights for LeakyReLU(slope), zero biases), so every tile starts with
+      the same sensible function; its **weights** are small (10% of that MLP's per-layer
+      scale, spread over the input channels), so the content-dependent part starts small
+      and is learned;
+    * shared-MLP ablation: the shared vector is that same initial MLP;
+    * linear prior: zero.
+    """
+    g = torch.Generator().manual_seed(seed)
+    cfg = model.config
+    mlp0 = torch.zeros(cfg.mlp_params)
+    scale = torch.zeros(cfg.mlp_params)
+    gain = math.sqrt(2.0 / (1 + cfg.negative_slope ** 2))
+    for w_sl, b_sl, cin, cout in mlp_param_slices(cfg.mlp_widths):
+        std = gain / math.sqrt(cin)
+        mlp0[w_sl] = torch.randn(cin * cout, generator=g) * std
+        scale[w_sl] = std
+        scale[b_sl] = std
+    with torch.no_grad():
+        if model.hypernet is not None:
+            for m in model.hypernet.features.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=g)
+                    if m.bias is not None:
+                        m.bias.zero_()
+                elif isinstance(m, (nn.InstanceNorm2d, nn.BatchNorm2d)):
+                    nn.init.ones_(m.weight)
+                    nn.init.zeros_(m.bias)
+            head = model.hypernet.head
+            cin = head.weight.shape[1]
+            w = torch.randn(head.weight.shape, generator=g)
+            head.weight.copy_(w * (0.1 * scale / math.sqrt(cin)).view(-1, 1, 1, 1))
+            head.bias.copy_(mlp0)
+        else:
+            model.shared_params.copy_(mlp0)
+        if model.prior is not None:
+            model.prior.zero_()
+
+
+def build_model(preset_or_config: str | ModelConfig | Mapping[str, Any] = "paper", *,
+                seed: int = 0, **overrides) -> INRHSISR:
+    """Build an INR-HSISR model.
+
+    Args:
+        preset_or_config: a preset name (``"paper"``, ``"small"``, ``"tiny"``), a
+            :class:`ModelConfig`, or a dict of config fields (e.g. from a checkpoint).
+        seed: seed of the (explicit) weight initialisation.
+        **overrides: any :class:`ModelConfig` field, e.g. ``encoding="tile"``, ``norm="none"``.
+
+    Returns:
+        An :class:`INRHSISR` module (on CPU, float32, train mode).
+
+    Example:
+        >>> model = build_model("small", encoding="tile")
+        >>> model(torch.rand(2, 3, 64, 64)).shape
+        torch.Size([2, 31, 64, 64])
+    """
+    if isinstance(preset_or_config, str):
+        if preset_or_config not in PRESETS:
+            raise ValueError(f"unknown preset {preset_or_config!r}: expected one of {sorted(PRESETS)}")
+        base = ModelConfig(**PRESETS[preset_or_config])
+    elif isinstance(preset_or_config, ModelConfig):
+        base = preset_or_config
+    elif isinstance(preset_or_config, Mapping):
+        base = ModelConfig.from_dict(preset_or_config)
+    else:
+        raise TypeError(f"expected a preset name, ModelConfig or dict, got {type(preset_or_config).__name__}")
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"unknown model option(s) {unknown}; known options: {sorted(known)}")
+    config = dataclasses.replace(base, **overrides)
+    model = INRHSISR(config)
+    _init_weights(model, seed)
+    return model
