@@ -3,7 +3,9 @@
 An RGB image ``(B, 3, H, W)`` in [0, 1] goes in, a 31-band spectral image
 ``(B, 31, H, W)`` in [0, 1] comes out:
 
-1. the RGB is scaled to [-1, 1] and padded (edge replication) to a multiple of the tile size;
+1. the RGB is scaled to [-1, 1] and padded (edge replication) to a multiple of the tile size
+   (an image of a single tile is padded to two tiles when instance norm is used, as instance
+   statistics of a 1x1 grid are undefined);
 2. the :class:`~inr_lib.hypernet.HyperNetwork` predicts one MLP parameter vector per tile,
    ``(B, P, H/t, W/t)``;
 3. every pixel's MLP input is its scaled RGB plus the periodic encoding of its position
@@ -164,6 +166,8 @@ class INRHSISR(nn.Module):
         t = self.config.tile
         H, W = x.shape[-2:]
         ph, pw = (-H) % t, (-W) % t
+        if self.config.norm == "instance" and (H + ph) * (W + pw) == t * t:
+            pw += t   # instance norm needs more than one tile of statistics
         return F.pad(x, (0, pw, 0, ph), mode="replicate") if (ph or pw) else x
 
     def _check_input(self, rgb: torch.Tensor) -> None:

@@ -1,0 +1,276 @@
+"""Checkpoints: atomic writes, safe (weights-only) loading, and rebuilding the model.
+
+A checkpoint is a ``torch.save``-d dict of tensors and plain Python values only, so it
+loads with ``torch.load(..., weights_only=True)`` (no arbitrary code runs on load):
+
+* ``format`` = ``"inr_lib.checkpoint"``, ``format_version`` (this module writes 1),
+  ``inr_lib_version`` (the version that wrote it);
+* ``arch``: ``"inr"`` (:class:`~inr_lib.model.INRHSISR`) or ``"cnn"``
+  (:class:`~inr_lib.baselines.SmallResCNN`), ``model_config``: the model's
+  ``config.to_dict()``, ``model``: its ``state_dict()``;
+* ``optimizer``, ``scheduler``, ``scaler``: their ``state_dict()`` (or None);
+* ``epoch``: epochs completed; ``rng``: the torch (CPU, CUDA), numpy and python RNG states
+  as tensors;
+* ``train_config``: the :class:`~inr_lib.train.TrainConfig` as a dict (or None),
+  ``history``: the per-epoch log records, ``best``: the best validation record.
+
+Writes are atomic (:func:`atomic_save`): the bytes go to a temporary file in the same
+folder, which is flushed, fsync-ed and then renamed over the target with ``os.replace``;
+a crash at any point leaves either the old or the new file, never a partial one.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import random
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "ARCHS", "CheckpointError", "atomic_write", "atomic_save",
+           "save_checkpoint", "load_checkpoint", "build_from_config", "model_from_checkpoint",
+           "load_model", "rng_state", "set_rng_state", "sha256_file"]
+
+FORMAT = "inr_lib.checkpoint"
+FORMAT_VERSION = 1
+ARCHS = ("inr", "cnn")
+_REQUIRED = ("format", "format_version", "arch", "model_config", "model", "epoch")
+
+
+class CheckpointError(ValueError):
+    """A file is not a usable inr_lib checkpoint (the message says why and what to do)."""
+
+
+# ------------------------------------------------------------------ atomic writes
+def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> Path:
+    """Write a file atomically: ``write(f)`` fills a temp file next to ``path``, then
+    it is flushed, fsync-ed and renamed onto ``path``. On any error the temp file is
+    removed and an existing ``path`` is left untouched."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable (not possible on every platform)
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save(obj, path)``, atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
+
+
+# ------------------------------------------------------------------ RNG states as tensors
+def rng_state() -> dict:
+    """The torch (CPU and CUDA), numpy and python RNG states, as tensors and plain values."""
+    np_state = np.random.get_state()
+    py_version, py_internal, py_gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
+        "numpy": {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": {"version": int(py_version), "internal": torch.tensor(py_internal, dtype=torch.int64),
+                   "gauss": py_gauss},
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` returned."""
+    torch.set_rng_state(state["torch"].cpu())
+    if state.get("cuda") and torch.cuda.is_available():
+        cuda = state["cuda"][:torch.cuda.device_count()]
+        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["internal"].tolist()), p["gauss"]))
+
+
+# ------------------------------------------------------------------ save / load
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
+
+
+def arch_of(model: nn.Module) -> str:
+    """``"inr"`` or ``"cnn"`` for a model (or a DDP wrapper of one)."""
+    from .baselines import SmallResCNN
+    from .model import INRHSISR
+
+    m = _unwrap(model)
+    if isinstance(m, INRHSISR):
+        return "inr"
+    if isinstance(m, SmallResCNN):
+        return "cnn"
+    raise TypeError(f"cannot checkpoint a {type(m).__name__}: expected an INRHSISR or SmallResCNN")
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, epoch: int,
+                    optimizer=None, scheduler=None, scaler=None, train_config: dict | None = None,
+                    history: list | None = None, best: dict | None = None,
+                    include_rng: bool = True) -> Path:
+    """Write a checkpoint (atomically) and return its path. See the module docstring."""
+    from . import __version__
+
+    m = _unwrap(model)
+    state = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "inr_lib_version": __version__,
+        "arch": arch_of(m),
+        "model_config": m.config.to_dict(),
+        "model": {k: v.detach().cpu() for k, v in m.state_dict().items()},
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+        "epoch": int(epoch),
+        "rng": rng_state() if include_rng else None,
+        "train_config": dict(train_config) if train_config is not None else None,
+        "history": list(history or []),
+        "best": dict(best) if best else None,
+    }
+    return atomic_save(state, path)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Load and validate a checkpoint with ``torch.load(..., weights_only=True)``.
+
+    Raises:
+        CheckpointError: missing, truncated or foreign file, a file holding arbitrary
+            pickled objects (refused: loading it could run code), or a newer format.
+    """
+    path = Path(path)
+    expected = ("expected an inr_lib checkpoint (last.pt / best.pt written by "
+                "`python -m inr_lib train`)")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; {expected}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{path} contains objects other than tensors and plain Python values, so it is "
+            f"refused (loading it could run arbitrary code); {expected}. If you wrote it "
+            f"yourself and trust it, load it with torch.load(..., weights_only=False). "
+            f"(torch: {first})") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
+        size = path.stat().st_size
+        raise CheckpointError(
+            f"{path} ({size} bytes) could not be read as a torch checkpoint: it is truncated "
+            f"(e.g. an interrupted copy) or not a checkpoint at all; {expected}. Re-copy it or "
+            f"use the other checkpoint of the run (last.pt / best.pt). "
+            f"(torch: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})"
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        found = (f"a dict with keys {sorted(map(str, ckpt))[:8]}" if isinstance(ckpt, dict)
+                 else f"a {type(ckpt).__name__}")
+        raise CheckpointError(f"{path} is a torch file but not an inr_lib checkpoint (found "
+                              f"{found}); {expected}")
+    missing = [k for k in _REQUIRED if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path} is an incomplete inr_lib checkpoint: missing {missing}")
+    if int(ckpt["format_version"]) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} uses checkpoint format {ckpt['format_version']} (written by inr_lib "
+            f"{ckpt.get('inr_lib_version', '?')}), newer than this inr_lib understands "
+            f"({FORMAT_VERSION}); upgrade inr_lib")
+    if ckpt["arch"] not in ARCHS:
+        raise CheckpointError(f"{path}: unknown arch {ckpt['arch']!r}; expected one of {ARCHS}")
+    return ckpt
+
+
+def build_from_config(arch: str, config: dict, seed: int | None = None) -> nn.Module:
+    """Build an untrained model from ``arch`` and a config dict (validated).
+
+    Raises:
+        ValueError: unknown arch, unknown config keys, newer config version.
+    """
+    if arch == "inr":
+        from .model import ModelConfig, build_model
+
+        cfg = ModelConfig.from_dict(config)
+        return build_model(cfg, seed=seed if seed is not None else 0)
+    if arch == "cnn":
+        import dataclasses
+
+        from .baselines import SmallResCNN, SmallResCNNConfig
+
+        known = {f.name for f in dataclasses.fields(SmallResCNNConfig)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"unknown cnn config keys {unknown}; known keys: {sorted(known)}")
+        cfg = dict(config)
+        if seed is not None:
+            cfg["seed"] = seed
+        return SmallResCNN(SmallResCNNConfig(**cfg))
+    raise ValueError(f"unknown arch {arch!r}: expected one of {ARCHS}")
+
+
+def model_from_checkpoint(ckpt: dict) -> nn.Module:
+    """Rebuild the model stored in a loaded checkpoint dict (eval mode, on CPU)."""
+    try:
+        model = build_from_config(ckpt["arch"], ckpt["model_config"])
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"the checkpoint's model configuration is not valid for this "
+                              f"inr_lib {_version()}: {e}") from None
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"the checkpoint's weights do not match its model configuration: "
+                              f"{str(e).splitlines()[0]}") from None
+    return model.eval()
+
+
+def load_model(path: str | os.PathLike, map_location="cpu") -> nn.Module:
+    """Load a trained model from a checkpoint, in eval mode, on ``map_location``.
+
+    The model gets an attribute ``checkpoint_info = {"path", "sha256", "epoch", "arch"}``
+    that :func:`inr_lib.evaluate.evaluate` records in its protocol.
+
+    Example:
+        >>> model = load_model("runs/quick/best.pt")
+        >>> hsi = model.predict(rgb)        # (B, 31, H, W)
+    """
+    ckpt = load_checkpoint(path, map_location="cpu")
+    model = model_from_checkpoint(ckpt).to(map_location)
+    model.checkpoint_info = {"path": str(path), "sha256": sha256_file(path),
+                             "epoch": int(ckpt["epoch"]), "arch": ckpt["arch"]}
+    return model
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
