@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
@@ -97,8 +97,13 @@ def polynomial_features(rgb: torch.Tensor, degree: int = 1) -> torch.Tensor:
     degree 1, 2, 3. Order: r, g, b, [r^2, rg, rb, g^2, gb, b^2, [cubic...]], 1.
     """
     feats = []
-    for a, b, c in _monomial_exponents(degree):
-        feats.append(rgb[:, 0] ** a * rgb[:, 1] ** b * rgb[:, 2] ** c)
+    for exps in _monomial_exponents(degree):
+        term = None
+        for ch, e in enumerate(exps):
+            if e:
+                factor = rgb[:, ch] if e == 1 else rgb[:, ch] ** e
+                term = factor if term is None else term * factor
+        feats.append(term)
     feats.append(torch.ones_like(rgb[:, 0]))
     return torch.stack(feats, dim=1)
 

@@ -30,7 +30,8 @@ from torch import nn
 
 from .encoding import check_encoding, encode, encoding_channels, encoding_grid
 from .hypernet import NORMS, HyperNetwork
-from .pixelwise import PIXELWISE, apply_mlp_per_pixel, mlp_param_count, mlp_param_slices
+from .pixelwise import (PIXELWISE, apply_mlp_per_pixel, apply_mlp_tiles, from_tiles,
+                        mlp_param_count, mlp_param_slices, to_tiles)
 
 #: version of the configuration format, stored in checkpoints
 CONFIG_VERSION = 1
@@ -181,6 +182,22 @@ class INRHSISR(nn.Module):
             raise TypeError(f"expected a floating point tensor in [0, 1], got {rgb.dtype}; "
                             f"convert integer images with rgb.float() / 255 (8 bit) or / 65535 (16 bit)")
 
+    def _fast_tail(self, x: torch.Tensor, inp: torch.Tensor) -> torch.Tensor:
+        """Hypernetwork head + per-tile MLPs without materialising ``(B, P, h, w)``.
+
+        The 1x1 head is applied as a linear map on channels-last features, which yields the
+        tile-major ``(B*h*w, P)`` matrix that :func:`apply_mlp_tiles` wants directly (the
+        reshuffle then moves ``deep_width`` channels instead of ``P``). Same function as
+        the readable path.
+        """
+        cfg, head = self.config, self.hypernet.head
+        feats = self.hypernet.features(x)                        # (B, C_deep, h, w)
+        B, Cd, h, w = feats.shape
+        tiles = feats.permute(0, 2, 3, 1).reshape(B * h * w, Cd)
+        pt = F.linear(tiles, head.weight.view(head.out_channels, Cd), head.bias)  # (B*h*w, P)
+        y = apply_mlp_tiles(pt, to_tiles(inp, cfg.tile), cfg.mlp_widths, cfg.negative_slope)
+        return from_tiles(y, B, h, w, cfg.tile)
+
     def _add_prior(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if self.prior is None:
             return out
@@ -195,12 +212,15 @@ class INRHSISR(nn.Module):
         B, _, H, W = rgb.shape
         x = self._pad(rgb * 2 - 1)                               # (B, 3, Hp, Wp) in [-1, 1]
         Hp, Wp = x.shape[-2:]
-        params = self.mlp_params_for(x)                          # (B, P, Hp/t, Wp/t)
         enc = encoding_grid(cfg.encoding, Hp, Wp, ref_size=(H, W), periods=cfg.periods,
                             device=x.device, dtype=x.dtype)      # (8, Hp, Wp)
         inp = torch.cat([x, enc.expand(B, -1, -1, -1)], dim=1)  # (B, 11, Hp, Wp)
-        apply = PIXELWISE[cfg.pixelwise]
-        out = apply(params, inp, cfg.mlp_widths, cfg.tile, cfg.negative_slope)
+        if cfg.pixelwise == "fast" and self.hypernet is not None:
+            out = self._fast_tail(x, inp)
+        else:
+            params = self.mlp_params_for(x)                      # (B, P, Hp/t, Wp/t)
+            apply = PIXELWISE[cfg.pixelwise]
+            out = apply(params, inp, cfg.mlp_widths, cfg.tile, cfg.negative_slope)
         out = self._add_prior(out, x)
         return (out[..., :H, :W] + 1) / 2
 

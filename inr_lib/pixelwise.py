@@ -105,6 +105,45 @@ def apply_mlp_readable(params: torch.Tensor, x: torch.Tensor, widths: Sequence[i
     return apply_mlp_per_pixel(pixel_params, x, widths, negative_slope)
 
 
+def to_tiles(x: torch.Tensor, tile: int) -> torch.Tensor:
+    """``(B, C, h*t, w*t) -> (B*h*w, t*t, C)``: the pixels of each tile as the rows of a matrix."""
+    B, C, H, W = x.shape
+    h, w, t = H // tile, W // tile, tile
+    return x.reshape(B, C, h, t, w, t).permute(0, 2, 4, 3, 5, 1).reshape(B * h * w, t * t, C)
+
+
+def from_tiles(y: torch.Tensor, batch: int, h: int, w: int, tile: int) -> torch.Tensor:
+    """Inverse of :func:`to_tiles`: ``(B*h*w, t*t, C) -> (B, C, h*t, w*t)``."""
+    t, C = tile, y.shape[-1]
+    return y.reshape(batch, h, w, t, t, C).permute(0, 5, 1, 3, 2, 4).reshape(batch, C, h * t, w * t)
+
+
+def apply_mlp_tiles(tile_params: torch.Tensor, xt: torch.Tensor, widths: Sequence[int],
+                    negative_slope: float = 0.1) -> torch.Tensor:
+    """The core of the fast path: every tile's MLP on that tile's pixels, batched.
+
+    Args:
+        tile_params: ``(N, P)``, one parameter vector per tile (tile-major, contiguous rows).
+        xt: ``(N, t*t, C_in)``, the inputs of each tile's pixels.
+
+    Returns:
+        ``(N, t*t, C_out)``.
+    """
+    n = tile_params.shape[0]
+    sizes = [s for cin, cout in zip(widths[:-1], widths[1:]) for s in (cin * cout, cout)]
+    # one split (its backward is a single concatenation, unlike repeated slicing)
+    pieces = torch.split(tile_params, sizes, dim=1)
+    y = xt
+    n_layers = len(widths) - 1
+    for i, (cin, cout) in enumerate(zip(widths[:-1], widths[1:])):
+        weight = pieces[2 * i].reshape(n, cout, cin)
+        bias = pieces[2 * i + 1].reshape(n, 1, cout)
+        y = torch.baddbmm(bias, y, weight.transpose(1, 2))       # (N, t*t, cout)
+        if i < n_layers - 1:
+            y = F.leaky_relu(y, negative_slope)
+    return y
+
+
 def apply_mlp_fast(params: torch.Tensor, x: torch.Tensor, widths: Sequence[int],
                    tile: int = 4, negative_slope: float = 0.1) -> torch.Tensor:
     """Fast path: one batched matrix product per layer over all tiles.
@@ -113,21 +152,9 @@ def apply_mlp_fast(params: torch.Tensor, x: torch.Tensor, widths: Sequence[int],
     """
     _check(params, x, widths, tile)
     B, P, h, w = params.shape
-    C, t = x.shape[1], tile
-    n = B * h * w
-    # pixels grouped by tile: (B, C, h, t, w, t) -> (B*h*w tiles, t*t pixels, C)
-    xt = x.reshape(B, C, h, t, w, t).permute(0, 2, 4, 3, 5, 1).reshape(n, t * t, C)
-    pt = params.permute(0, 2, 3, 1).reshape(n, P)                # (tiles, P)
-    layers = mlp_param_slices(widths)
-    y = xt
-    for i, (w_sl, b_sl, cin, cout) in enumerate(layers):
-        weight = pt[:, w_sl].reshape(n, cout, cin)
-        bias = pt[:, b_sl].reshape(n, 1, cout)
-        y = torch.baddbmm(bias, y, weight.transpose(1, 2))       # (tiles, t*t, cout)
-        if i < len(layers) - 1:
-            y = F.leaky_relu(y, negative_slope)
-    cout = widths[-1]
-    return y.reshape(B, h, w, t, t, cout).permute(0, 5, 1, 3, 2, 4).reshape(B, cout, h * t, w * t)
+    pt = params.permute(0, 2, 3, 1).reshape(B * h * w, P)        # (tiles, P)
+    y = apply_mlp_tiles(pt, to_tiles(x, tile), widths, negative_slope)
+    return from_tiles(y, B, h, w, tile)
 
 
 PIXELWISE = {"readable": apply_mlp_readable, "fast": apply_mlp_fast}
