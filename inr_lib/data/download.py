@@ -1,0 +1,273 @@
+"""Download and safely extract the CAVE database (urllib only; ``file://`` URLs work too).
+
+:func:`download_cave` fetches the official ``complete_ms_data.zip`` into ``dest``:
+
+1. **No-op** when ``dest`` already holds CAVE scenes (``force=True`` to fetch anyway).
+2. Download to ``dest/<zip name>.part`` with a tqdm progress bar. An existing ``.part`` is
+   **resumed** with an HTTP ``Range`` request; when the server answers with the whole file
+   instead (status 200, or any ``file://`` URL), the ``.part`` is **restarted cleanly**
+   (truncated, never appended to).
+3. **Verify** the size (``Content-Length`` / ``size=``) and, when given, the SHA-256. On a
+   mismatch the bad file is deleted and :class:`DownloadError` says what was expected.
+4. **Extract safely**: every member name is checked first; absolute paths, drive letters,
+   ``..`` components and link entries (symlinks) are refused before anything is written.
+   Members are extracted into a temporary folder inside ``dest`` and then renamed into
+   place, so an interrupted extraction never leaves half a dataset behind.
+5. The archive is deleted unless ``keep_archive=True``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from ._io import DataFormatError
+
+__all__ = ["CAVE_URL", "DownloadError", "UnsafeArchiveError", "download_cave", "download_file",
+           "safe_extract_zip"]
+
+#: Official location of the CAVE archive (Columbia University).
+CAVE_URL = "https://cave.cs.columbia.edu/old/databases/multispectral/zip/complete_ms_data.zip"
+_CHUNK = 1 << 20
+
+
+class DownloadError(RuntimeError):
+    """The download failed or the file does not match the expected size / checksum."""
+
+
+class UnsafeArchiveError(DataFormatError):
+    """An archive member would be written outside the destination (zip-slip) or is a link."""
+
+
+# --------------------------------------------------------------------------------------------
+# download
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _open(url: str, start: int, timeout: float):
+    req = urllib.request.Request(url, headers={"User-Agent": "inr_lib"})
+    if start > 0:
+        req.add_header("Range", f"bytes={start}-")
+    return urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 (scheme chosen by caller)
+
+
+def _total_size(resp, resumed_from: int):
+    crange = resp.headers.get("Content-Range")  # "bytes 100-999/1000"
+    if crange and "/" in crange and not crange.endswith("/*"):
+        return int(crange.rsplit("/", 1)[1])
+    length = resp.headers.get("Content-Length")
+    return None if length is None else resumed_from + int(length)
+
+
+def download_file(url: str, target, sha256: str | None = None, size: int | None = None,
+                  progress: bool = True, timeout: float = 60.0) -> Path:
+    """Download ``url`` to ``target`` via ``target + ".part"``, resuming a partial ``.part``.
+
+    Args:
+        url: ``http(s)://`` or ``file://`` URL.
+        target: final file path (written only once the download is complete and verified).
+        sha256: expected hex digest, or ``None`` to skip the check.
+        size: expected size in bytes, or ``None`` to trust ``Content-Length`` when sent.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        ``Path(target)``.
+
+    Raises:
+        DownloadError: network failure, or size / checksum mismatch (the bad file is removed).
+    """
+    from tqdm.auto import tqdm
+
+    target = Path(target)
+    part = target.with_name(target.name + ".part")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    start = part.stat().st_size if part.exists() else 0
+    try:
+        resp = _open(url, start, timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and start > 0:  # range beyond the end: start again from zero
+            part.unlink()
+            start = 0
+            resp = _open(url, 0, timeout)
+        else:
+            raise DownloadError(f"could not download {url}: HTTP {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError) as e:
+        raise DownloadError(
+            f"could not download {url}: {getattr(e, 'reason', e)}. Check the network or pass "
+            "url= a mirror (file:// URLs work for a local copy)"
+        ) from None
+    with resp:
+        resumed = start > 0 and getattr(resp, "status", None) == 206
+        if not resumed:
+            start = 0  # server sent the whole file (or file:// URL): restart cleanly
+        total = _total_size(resp, start)
+        if size is not None and total is not None and total != size:
+            raise DownloadError(f"{url}: server reports {total} bytes, expected {size}")
+        with open(part, "ab" if resumed else "wb") as out, tqdm(
+            total=total, initial=start, unit="B", unit_scale=True, disable=not progress,
+            desc=target.name,
+        ) as bar:
+            try:
+                for block in iter(lambda: resp.read(_CHUNK), b""):
+                    out.write(block)
+                    bar.update(len(block))
+            except (urllib.error.URLError, OSError) as e:
+                raise DownloadError(
+                    f"download of {url} interrupted after {out.tell()} bytes ({e}); call "
+                    "again to resume from the .part file"
+                ) from None
+    got = part.stat().st_size
+    expected = size if size is not None else total
+    if expected is not None and got != expected:
+        part.unlink()
+        raise DownloadError(
+            f"{url}: downloaded {got} bytes, expected {expected}; the partial file was removed, "
+            "call again to restart"
+        )
+    if sha256 is not None:
+        digest = _sha256(part)
+        if digest.lower() != sha256.lower():
+            part.unlink()
+            raise DownloadError(
+                f"{url}: SHA-256 mismatch: expected {sha256.lower()}, found {digest}. The file "
+                "was removed; call again to re-download, or check the URL / checksum"
+            )
+    os.replace(part, target)
+    return target
+
+
+# --------------------------------------------------------------------------------------------
+# extraction
+
+
+def _member_parts(info: zipfile.ZipInfo) -> tuple:
+    name = info.filename.replace("\\", "/")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise UnsafeArchiveError(
+            f"archive member {info.filename!r} has an absolute path; refusing to extract. "
+            "The archive is not the official CAVE zip (or is damaged)"
+        )
+    parts = tuple(p for p in PurePosixPath(name).parts if p not in ("", "."))
+    if ".." in parts:
+        raise UnsafeArchiveError(
+            f"archive member {info.filename!r} contains '..' and would be written outside the "
+            "destination; refusing to extract"
+        )
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        raise UnsafeArchiveError(
+            f"archive member {info.filename!r} is a symbolic link; the CAVE archive contains "
+            "none, refusing to extract (a link could point outside the destination)"
+        )
+    return parts
+
+
+def safe_extract_zip(archive, dest) -> list:
+    """Extract a zip into ``dest`` after checking every member; returns the top-level names.
+
+    All members are checked before anything is written. Files are extracted into a temporary
+    folder inside ``dest`` and renamed into place at the end; existing entries of the same
+    name are replaced.
+
+    Raises:
+        UnsafeArchiveError: absolute paths, ``..`` components, or link entries.
+        DataFormatError: not a zip file, or a member fails its CRC check.
+    """
+    archive, dest = Path(archive), Path(dest)
+    if not zipfile.is_zipfile(archive):
+        raise DataFormatError(f"{archive} is not a zip archive; delete it and download again")
+    with zipfile.ZipFile(archive) as zf:
+        members = [(info, _member_parts(info)) for info in zf.infolist()]  # check all first
+        dest.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
+        try:
+            for info, parts in members:
+                if not parts:
+                    continue
+                out = tmp.joinpath(*parts)
+                if info.is_dir():
+                    out.mkdir(parents=True, exist_ok=True)
+                    continue
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst, _CHUNK)
+            tops = sorted(p.name for p in tmp.iterdir())
+            for name in tops:
+                final = dest / name
+                if final.is_dir() and not final.is_symlink():
+                    shutil.rmtree(final)
+                elif final.exists() or final.is_symlink():
+                    final.unlink()
+                os.replace(tmp / name, final)
+        except zipfile.BadZipFile as e:
+            raise DataFormatError(f"{archive}: corrupt member ({e}); download it again") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return tops
+
+
+# --------------------------------------------------------------------------------------------
+# CAVE
+
+
+def _has_scenes(dest: Path) -> bool:
+    from .cave import list_cave_scenes
+
+    try:
+        return bool(list_cave_scenes(dest))
+    except (FileNotFoundError, DataFormatError):
+        return False
+
+
+def download_cave(dest, url: str = CAVE_URL, sha256: str | None = None, size: int | None = None,
+                  progress: bool = True, force: bool = False, keep_archive: bool = False) -> Path:
+    """Download and extract the CAVE database into ``dest``; returns ``Path(dest)``.
+
+    Args:
+        dest: folder that will hold ``<scene>_ms/<scene>_ms/...`` (e.g. ``$INR_DATA/cave``).
+        url: where to fetch ``complete_ms_data.zip`` (default :data:`CAVE_URL`; a mirror or a
+            ``file://`` URL of a local copy also works).
+        sha256: expected SHA-256 of the zip, checked when given (no official checksum is
+            published, so the default is ``None``).
+        size: expected size in bytes, checked when given.
+        progress: tqdm progress bar.
+        force: download even if ``dest`` already holds CAVE scenes.
+        keep_archive: keep the zip in ``dest`` after extraction.
+
+    Does nothing (no network access) when ``dest`` already holds CAVE scenes. A partial
+    ``.part`` download from an earlier call is resumed. See the module docstring for the
+    safety checks. Afterwards ``inr_lib.data.list_cave_scenes(dest)`` finds the scenes.
+    """
+    dest = Path(dest).expanduser()
+    if not force and dest.is_dir() and _has_scenes(dest):
+        return dest
+    dest.mkdir(parents=True, exist_ok=True)
+    name = Path(urllib.request.url2pathname(url.rsplit("/", 1)[-1])).name or "cave.zip"
+    archive = dest / name
+    if not archive.exists():
+        download_file(url, archive, sha256=sha256, size=size, progress=progress)
+    elif sha256 is not None and _sha256(archive).lower() != sha256.lower():
+        archive.unlink()
+        download_file(url, archive, sha256=sha256, size=size, progress=progress)
+    safe_extract_zip(archive, dest)
+    if not _has_scenes(dest):
+        raise DataFormatError(
+            f"extracted {archive} into {dest} but found no CAVE scenes there; is {url} the "
+            "CAVE complete_ms_data.zip?"
+        )
+    if not keep_archive:
+        archive.unlink()
+    return dest

@@ -1,0 +1,223 @@
+"""The NUS hyperspectral dataset (Nguyen, Prasad, Brown, ECCV 2014).
+
+Copies of the NUS MAT files differ: the cube may be called ``tensor`` (``H x W x bands``, the
+common case, next to an ``illumination`` vector) or otherwise, the bands may cover 400-720
+or 420-720 nm, and a wavelength vector may or may not be stored. :func:`load_nus` handles
+this as follows (every choice is recorded in ``Scene.meta``):
+
+* **Format**: MATLAB v5 (scipy) or v7.3 (HDF5, h5py); both are read in MATLAB axis order.
+* **Cube**: the first of ``keys`` present in the file (default :data:`NUS_CUBE_KEYS`); its
+  band axis is the one whose length matches the wavelength vector, else the last
+  (MATLAB ``H x W x bands``).
+* **Wavelengths**: the ``wavelengths=`` argument, else the first of ``wavelength_keys``
+  present in the file (default :data:`NUS_WAVELENGTH_KEYS`), else **assumed** to start at
+  400 nm in 10 nm steps (``400 + 10 k``; an assumption, pass ``wavelengths=`` if your copy
+  differs).
+* **Resampling** to 400, 410, ..., 700 nm: bands at those wavelengths are copied exactly;
+  others are interpolated linearly between the two neighbouring bands.
+* **Coverage**: if the file does not reach 400 or 700 nm (e.g. 420-720 nm), it is an error
+  unless ``extrapolate=True``, which holds the nearest measured band constant over the
+  missing wavelengths (an invented value; the wavelengths concerned are listed in
+  ``meta["extrapolated_nm"]``).
+* **Normalisation** to [0, 1]: divide by the maximum of the resampled 400..700 nm cube
+  (default; the scene's brightest sample becomes 1, so absolute radiance is not kept), or by
+  ``white_level=`` when given (values above it are an error). Negative values are an error
+  unless ``clip_negative=True`` (sets them to 0).
+* **RGB**: NUS ships no RGB rendering in this format, so ``rgb`` is ``None`` unless
+  ``rgb_path=`` is given.
+* The ``illumination`` vector, when present, is resampled the same way and stored in
+  ``meta["illumination"]`` (numpy ``(31,)``, not normalised).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..spectral import WAVELENGTHS
+from ._io import DataFormatError, read_mat, read_rgb_image
+from .scene import Scene
+
+__all__ = ["NUS_CUBE_KEYS", "NUS_WAVELENGTH_KEYS", "load_nus", "resample_bands"]
+
+#: Variable names tried, in order, for the spectral cube.
+NUS_CUBE_KEYS = ("tensor", "hsi", "cube", "rad", "hyperimg", "img", "data")
+#: Variable names tried, in order, for the wavelength vector (nm).
+NUS_WAVELENGTH_KEYS = ("bands", "wavelengths", "wavelength", "wl", "lambda")
+_TOL = 1e-6
+
+
+def resample_bands(cube: np.ndarray, wavelengths, target=WAVELENGTHS, extrapolate: bool = False,
+                   name: str = "cube"):
+    """Resample ``cube`` ``(B, ...)`` given at ``wavelengths`` ``(B,)`` to ``target`` nm.
+
+    Linear interpolation between neighbouring bands; a target that coincides with a band is
+    an exact copy. Outside the measured range: an error, or (``extrapolate=True``) the
+    nearest edge band repeated.
+
+    Returns:
+        ``(out, extrapolated)``: ``out`` float32 ``(len(target), ...)`` and the list of
+        target wavelengths that were extrapolated.
+    """
+    w = np.asarray(wavelengths, dtype=np.float64).ravel()
+    target = np.asarray(target, dtype=np.float64)
+    if w.size != cube.shape[0]:
+        raise DataFormatError(f"{name}: {w.size} wavelengths for {cube.shape[0]} bands")
+    if not np.isfinite(w).all():
+        raise DataFormatError(f"{name}: wavelength vector holds NaN/inf: {w}")
+    order = np.argsort(w, kind="stable")
+    w, cube = w[order], cube[order]
+    if np.any(np.diff(w) <= 0):
+        raise DataFormatError(f"{name}: wavelengths must be distinct, found {w}")
+    outside = target[(target < w[0] - _TOL) | (target > w[-1] + _TOL)]
+    if outside.size and not extrapolate:
+        raise DataFormatError(
+            f"{name}: the data cover {w[0]:g}-{w[-1]:g} nm, which does not include "
+            f"{target[0]:g}..{target[-1]:g} nm (missing: {[float(x) for x in outside]} nm). "
+            "Nothing is measured there. Pass extrapolate=True to repeat the nearest measured "
+            "band over the missing wavelengths (recorded in meta['extrapolated_nm']), or use "
+            "data that cover the range"
+        )
+    pos = np.interp(target, w, np.arange(w.size))  # fractional band index, clamped at the ends
+    for j, t in enumerate(target):  # snap exact matches so they are copied bit for bit
+        hit = np.flatnonzero(np.abs(w - t) <= _TOL)
+        if hit.size:
+            pos[j] = hit[0]
+    out = np.empty((target.size,) + cube.shape[1:], dtype=np.float32)
+    for j, p in enumerate(pos):
+        i0 = int(np.floor(p))
+        f = p - i0
+        if f == 0.0 or i0 + 1 >= w.size:
+            out[j] = cube[min(i0, w.size - 1)]
+        else:
+            out[j] = (1.0 - f) * cube[i0].astype(np.float64) + f * cube[i0 + 1].astype(np.float64)
+    return out, [float(x) for x in outside]
+
+
+def _band_axis(shape, n_wavelengths) -> int:
+    if n_wavelengths is None or shape[-1] == n_wavelengths:
+        return len(shape) - 1
+    axes = [i for i, s in enumerate(shape) if s == n_wavelengths]
+    if len(axes) == 1:
+        return axes[0]
+    raise DataFormatError(
+        f"cannot tell the band axis of a cube of shape {shape} (MATLAB order) from "
+        f"{n_wavelengths} wavelengths"
+    )
+
+
+def load_nus(
+    mat_path,
+    keys: Sequence[str] = NUS_CUBE_KEYS,
+    wavelength_keys: Sequence[str] = NUS_WAVELENGTH_KEYS,
+    wavelengths=None,
+    white_level: float | None = None,
+    extrapolate: bool = False,
+    clip_negative: bool = False,
+    rgb_path=None,
+) -> Scene:
+    """Load one NUS scene, resampled to 400..700 nm and normalised to [0, 1].
+
+    See the module docstring for every rule and assumption.
+
+    Args:
+        mat_path: ``.mat`` file (v5 or v7.3).
+        keys: cube variable names to try, in order.
+        wavelength_keys: wavelength variable names to try, in order.
+        wavelengths: ``(bands,)`` nm, overrides the file (use when the file has none and does
+            not start at 400 nm).
+        white_level: divide by this instead of the cube's maximum.
+        extrapolate: allow repeating the edge band where the data do not reach 400/700 nm.
+        clip_negative: set negative values to 0 instead of raising.
+        rgb_path: optional RGB image of the same size.
+
+    Returns:
+        :class:`Scene`: ``hsi`` float32 ``(31, H, W)`` in [0, 1], ``rgb`` as given or None.
+    """
+    path = Path(mat_path)
+    keys, wavelength_keys = list(keys), list(wavelength_keys)
+    mat = read_mat(path, keys + wavelength_keys + ["illumination"])
+    cube_key = next((k for k in keys if k in mat.arrays), None)
+    if cube_key is None:
+        raise DataFormatError(
+            f"{path}: none of the cube variables {keys} is in the file; it has {mat.keys}. "
+            "Pass keys=[<name of the spectral cube>]"
+        )
+    cube = mat.arrays[cube_key]
+    if cube.ndim != 3:
+        raise DataFormatError(
+            f"{path}: {cube_key!r} has shape {cube.shape}, expected H x W x bands (3-D)"
+        )
+    if wavelengths is not None:
+        w, w_source = np.asarray(wavelengths, dtype=np.float64).ravel(), "argument"
+    else:
+        w_key = next((k for k in wavelength_keys if k in mat.arrays), None)
+        w = None if w_key is None else np.asarray(mat.arrays[w_key], dtype=np.float64).ravel()
+        w_source = f"file variable {w_key!r}" if w_key else None
+    axis = _band_axis(cube.shape, None if w is None else w.size)
+    bands = np.moveaxis(cube, axis, 0)  # (B, H, W)
+    if w is None:
+        w = 400.0 + 10.0 * np.arange(bands.shape[0])
+        w_source = "assumed 400 + 10 k nm (no wavelength vector in the file)"
+    if w.size != bands.shape[0]:
+        raise DataFormatError(
+            f"{path}: {w.size} wavelengths ({w_source}) for a cube with {bands.shape[0]} bands"
+        )
+    if bands.dtype.kind == "f" and not np.isfinite(bands).all():
+        raise DataFormatError(
+            f"{path}: {cube_key!r} holds {int((~np.isfinite(bands)).sum())} NaN/inf values"
+        )
+    hsi, extrapolated = resample_bands(bands, w, extrapolate=extrapolate, name=str(path))
+
+    lo = float(hsi.min())
+    if lo < 0:
+        if not clip_negative:
+            raise DataFormatError(
+                f"{path}: {cube_key!r} has negative values (min {lo:.4g}); expected radiance "
+                ">= 0. Pass clip_negative=True to set them to 0"
+            )
+        np.maximum(hsi, 0, out=hsi)
+    if white_level is None:
+        scale, norm = float(hsi.max()), "divided by the maximum of the 400..700 nm cube"
+        if scale <= 0:
+            raise DataFormatError(f"{path}: the cube is all zeros; cannot normalise")
+    else:
+        scale, norm = float(white_level), f"divided by white_level={white_level:g}"
+        if float(hsi.max()) > scale:
+            raise DataFormatError(
+                f"{path}: values reach {float(hsi.max()):g}, above white_level={scale:g}; "
+                "pass a larger white_level or None (divide by the maximum)"
+            )
+    hsi /= np.float32(scale)
+    np.clip(hsi, 0.0, 1.0, out=hsi)  # float32 rounding of max/max can exceed 1 by an ulp
+
+    meta = {
+        "dataset": "nus",
+        "path": str(path),
+        "mat_format": mat.format,
+        "key": cube_key,
+        "source_wavelengths": w.tolist(),
+        "wavelength_source": w_source,
+        "extrapolated_nm": extrapolated,
+        "normalisation": norm,
+        "scale": scale,
+        "rgb_path": None if rgb_path is None else str(rgb_path),
+    }
+    illum = mat.arrays.get("illumination")
+    if illum is not None:
+        illum = np.asarray(illum, dtype=np.float64).ravel()
+        if illum.size == w.size:
+            meta["illumination"] = resample_bands(illum.reshape(-1, 1), w, extrapolate=True)[0][:, 0]
+        else:
+            meta["illumination_raw"] = illum
+    rgb = None
+    if rgb_path is not None:
+        rgb = read_rgb_image(rgb_path)
+        if rgb.shape[1:] != hsi.shape[1:]:
+            raise DataFormatError(
+                f"{rgb_path}: RGB is {rgb.shape[1]}x{rgb.shape[2]} (HxW), spectra are "
+                f"{hsi.shape[1]}x{hsi.shape[2]}; expected the same size"
+            )
+    return Scene(name=path.stem, hsi=hsi, rgb=rgb, wavelengths=WAVELENGTHS.astype(np.float64),
+                 meta=meta)
