@@ -26,7 +26,6 @@ import os
 import pickle
 import random
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -56,6 +55,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], N
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        _chmod_like_new_file(fd)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -76,6 +76,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], N
     except OSError:
         pass
     return path
+
+
+def _chmod_like_new_file(fd: int) -> None:
+    """mkstemp creates files readable by the owner only; give the usual ``0o666 & ~umask``."""
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.fchmod(fd, 0o666 & ~umask)
+    except (AttributeError, OSError):  # not on every platform
+        pass
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
@@ -168,16 +178,23 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
                 "`python -m inr_lib train`)")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; {expected}")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # zip (torch) or pickle
+        raise CheckpointError(f"{path} is not a torch checkpoint (it starts with {head!r}, not a "
+                              f"zip/pickle header); {expected}")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        import re
+
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        detail = f" (it references {found.group(1)})" if found else ""
         raise CheckpointError(
-            f"{path} contains objects other than tensors and plain Python values, so it is "
-            f"refused (loading it could run arbitrary code); {expected}. If you wrote it "
-            f"yourself and trust it, load it with torch.load(..., weights_only=False). "
-            f"(torch: {first})") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
+            f"{path} contains objects other than tensors and plain Python values{detail}, so "
+            f"it is refused (loading it could run arbitrary code); {expected}. If you wrote it "
+            f"yourself and trust it, load it with torch.load(..., weights_only=False).") from None
+    except Exception as e:  # truncated zips fail in many ways (RuntimeError, KeyError, EOFError, ...)
         size = path.stat().st_size
         raise CheckpointError(
             f"{path} ({size} bytes) could not be read as a torch checkpoint: it is truncated "

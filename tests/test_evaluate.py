@@ -1,0 +1,122 @@
+"""Full-image evaluation: tiled vs whole, blending, self-ensemble, protocol and JSON."""
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from inr_lib import build_model
+from inr_lib.checkpoint import load_model, save_checkpoint, sha256_file
+from inr_lib.evaluate import evaluate, write_results
+from inr_lib.tiling import self_ensemble, tiled_apply
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two busy threads on a shared 2-core machine are ~10x slower than one for tiny models."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def make_scene(name: str, seed: int, h: int = 28, w: int = 24):
+    r = np.random.default_rng(seed)
+    hsi = (0.1 + 0.8 * r.random((31, h, w))).astype(np.float32)
+    return SimpleNamespace(name=name, hsi=hsi, rgb=hsi[[25, 15, 5]].copy(),
+                           wavelengths=np.arange(400, 701, 10.0))
+
+
+SCENES = [make_scene("alpha", 0), make_scene("beta", 1)]
+
+
+class Pointwise(nn.Module):
+    """A per-pixel linear map: its output does not depend on where the pixel is."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 31, 1)
+        torch.nn.init.uniform_(self.conv.weight, 0, 0.3)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def test_tiled_with_tile_at_least_the_image_equals_whole():
+    model = build_model("tiny", seed=0)
+    whole = evaluate(model, SCENES, mode="whole", progress=False)
+    tiled = evaluate(model, SCENES, mode="tiled", tile=32, overlap=8, progress=False)
+    assert whole["mean"] == tiled["mean"]
+    assert whole["per_scene"] == tiled["per_scene"]
+    # with a smaller tile the INR's windows see less context: a different, finite result
+    small = evaluate(model, SCENES, mode="tiled", tile=16, overlap=4, progress=False)
+    assert all(math.isfinite(v) for v in small["mean"].values())
+
+
+def test_generic_tiling_blends_windows_exactly_for_a_pointwise_model():
+    torch.manual_seed(0)
+    model = Pointwise().eval()
+    x = torch.rand(2, 3, 37, 29)
+    with torch.no_grad():
+        ref = model(x)
+    for tile, overlap in [(8, 0), (16, 5), (11, 7), (64, 16)]:
+        out = tiled_apply(model, x, tile, overlap, batch_size=3)
+        assert out.shape == ref.shape
+        torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    # a pointwise model commutes with flips/transposes: the self-ensemble changes nothing
+    torch.testing.assert_close(self_ensemble(model, x), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_self_ensemble_maps_every_transform_back():
+    x = torch.arange(2 * 3 * 5 * 4, dtype=torch.float32).reshape(2, 3, 5, 4)
+    # identity "model": each inverse must undo its transform exactly, or the mean differs from x
+    torch.testing.assert_close(self_ensemble(lambda t: t, x), x)
+
+
+def test_baselines_work_tiled_and_whole():
+    model = Pointwise()
+    r1 = evaluate(model, SCENES, mode="tiled", tile=16, overlap=4, progress=False)
+    r2 = evaluate(model, SCENES, mode="whole", progress=False)
+    for k in r1["mean"]:
+        assert r1["mean"][k] == pytest.approx(r2["mean"][k], rel=1e-5, abs=1e-6)
+
+
+def test_results_json_has_metrics_curves_and_protocol(tmp_path):
+    model = build_model("tiny", seed=0)
+    path = save_checkpoint(tmp_path / "best.pt", model, epoch=1)
+    loaded = load_model(path)
+    res = evaluate(loaded, SCENES, mode="tiled", tile=16, overlap=4, border=2,
+                   self_ensemble=True, rgb_source="cie1964", progress=False,
+                   dataset="synthetic", split="test")
+    out = write_results(res, tmp_path / "results" / "eval.json")
+    data = json.loads(out.read_text())
+    assert set(data["mean"]) == {"psnr", "ssim", "sam", "rmse", "mrae"}
+    assert [s["scene"] for s in data["per_scene"]] == ["alpha", "beta"]
+    assert len(data["per_band"]["psnr"]) == 31 and len(data["per_band"]["rmse"]) == 31
+    assert data["per_band"]["wavelengths"][0] == 400 and data["per_band"]["wavelengths"][-1] == 700
+    assert len(data["per_scene"][0]["psnr_per_band"]) == 31
+    p = data["protocol"]
+    assert p["dataset"] == "synthetic" and p["split"] == "test"
+    assert p["scenes"] == ["alpha", "beta"] and p["border"] == 2
+    assert p["rgb"]["response"] == "cie1964"
+    assert p["inference"] == {"mode": "tiled", "tile": 16, "overlap": 4, "self_ensemble": True}
+    assert p["checkpoint_sha256"] == sha256_file(path)
+    assert p["value_scale"].startswith("[0, 1]") and p["inr_lib_version"] and p["date"]
+    assert p["model_config"] == model.config.to_dict()
+
+
+def test_non_finite_values_become_null_and_bad_arguments_are_errors(tmp_path):
+    write_results({"mean": {"psnr": float("inf")}, "x": [float("nan"), 1.0]}, tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text()) == {"mean": {"psnr": None}, "x": [None, 1.0]}
+    model = Pointwise()
+    with pytest.raises(ValueError, match="mode"):
+        evaluate(model, SCENES, mode="sliding", progress=False)
+    with pytest.raises(ValueError, match="border"):
+        evaluate(model, SCENES, border=14, progress=False)
+    with pytest.raises(ValueError, match="at least one scene"):
+        evaluate(model, [], progress=False)
