@@ -19,8 +19,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-## make test: unit tests + every book chapter executed under nbval (quick profile)
+## make test: unit tests + every book chapter executed under nbval (quick profile).
+## Chapters keep their training runs in runs/book; `make test` starts them afresh and a
+## following `make book` reuses the finished runs instead of training twice.
 test: $(STAMP)
+	rm -rf runs/book
 	$(PY) -m pytest tests book --nbval-lax -p no:cacheprovider
 
 ## make unit: unit tests only
@@ -37,4 +40,4 @@ clean-book:
 	rm -rf _build
 
 clean: clean-book
-	rm -rf $(VENV)
+	rm -rf $(VENV) runs/book
