@@ -32,6 +32,7 @@ from .encoding import check_encoding, encode, encoding_channels, encoding_grid
 from .hypernet import NORMS, HyperNetwork
 from .pixelwise import (PIXELWISE, apply_mlp_per_pixel, apply_mlp_tiles, from_tiles,
                         mlp_param_count, mlp_param_slices, to_tiles)
+from .tiling import tiled_apply
 
 #: version of the configuration format, stored in checkpoints
 CONFIG_VERSION = 1
@@ -305,28 +306,7 @@ class INRHSISR(nn.Module):
         self.eval()
         try:
             dev = torch.device(device) if device is not None else next(self.parameters()).device
-            B, _, H, W = rgb.shape
-            if tile is None or (tile >= H and tile >= W):
-                return self(rgb.to(dev)).to(rgb.device)
-            if not 0 <= overlap < tile:
-                raise ValueError(f"overlap must satisfy 0 <= overlap < tile, got {overlap}, {tile}")
-            ys, xs = _starts(H, tile, overlap), _starts(W, tile, overlap)
-            th, tw = min(tile, H), min(tile, W)
-            wy, wx = _ramp(th, overlap, rgb.device), _ramp(tw, overlap, rgb.device)
-            weight = wy[:, None] * wx[None, :]                   # (th, tw)
-            out = torch.zeros(B, self.config.out_channels, H, W, device=rgb.device)
-            norm = torch.zeros(H, W, device=rgb.device)
-            boxes = [(y, x) for y in ys for x in xs]
-            for b in range(B):
-                for k in range(0, len(boxes), batch_size):
-                    chunk = boxes[k:k + batch_size]
-                    crops = torch.stack([rgb[b, :, y:y + th, x:x + tw] for y, x in chunk]).to(dev)
-                    pred = self(crops).float().to(rgb.device)
-                    for (y, x), p in zip(chunk, pred):
-                        out[b, :, y:y + th, x:x + tw] += p * weight
-                        if b == 0:
-                            norm[y:y + th, x:x + tw] += weight
-            return out / norm
+            return tiled_apply(self, rgb, tile, overlap, batch_size, dev)
         finally:
             self.train(was_training)
 
@@ -374,20 +354,6 @@ def _bilinear(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.
     top = x[:, :, r0][:, :, :, c0] * (1 - fc) + x[:, :, r0][:, :, :, c1] * fc
     bot = x[:, :, r1][:, :, :, c0] * (1 - fc) + x[:, :, r1][:, :, :, c1] * fc
     return top * (1 - fr) + bot * fr
-
-
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
-    if tile >= length:
-        return [0]
-    step = tile - overlap
-    starts = list(range(0, length - tile, step))
-    return starts + [length - tile]
-
-
-def _ramp(n: int, overlap: int, device) -> torch.Tensor:
-    i = torch.arange(n, device=device, dtype=torch.float32)
-    ramp = torch.minimum((i + 1) / (overlap + 1), (n - i) / (overlap + 1))
-    return ramp.clamp(max=1.0)
 
 
 def _init_weights(model: INRHSISR, seed: int) -> None:

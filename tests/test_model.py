@@ -104,8 +104,9 @@ def test_config_round_trip_and_version_check():
 @pytest.mark.parametrize("encoding", ["global", "tile", "none"])
 def test_readable_and_fast_paths_agree_forward_and_backward(encoding):
     """Same function and gradients: to rounding in float64, to ~1e-6 relative in float32."""
-    x = torch.rand(2, 3, 24, 28, dtype=torch.float64)
-    y = torch.rand(2, 31, 24, 28, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 24, 28, dtype=torch.float64, generator=g)
+    y = torch.rand(2, 31, 24, 28, dtype=torch.float64, generator=g)
     for dtype, tol in ((torch.float64, 1e-10), (torch.float32, 1e-4)):
         fast = build_model("small", encoding=encoding, seed=3).to(dtype)
         slow = build_model("small", encoding=encoding, seed=3, pixelwise="readable").to(dtype)
@@ -113,7 +114,10 @@ def test_readable_and_fast_paths_agree_forward_and_backward(encoding):
         diff = (of - os_).abs().max().item()
         (of - y.to(dtype)).abs().mean().backward()
         (os_ - y.to(dtype)).abs().mean().backward()
-        rel = max(((p.grad - q.grad).abs().max() / p.grad.abs().max().clamp_min(1e-30)).item()
+        # difference relative to each parameter's largest gradient (floored at 1e-3 of the
+        # largest gradient overall, so parameters with vanishing gradients don't divide by ~0)
+        top = max(p.grad.abs().max().item() for p in slow.parameters())
+        rel = max(((p.grad - q.grad).abs().max() / p.grad.abs().max().clamp_min(1e-3 * top)).item()
                   for p, q in zip(fast.parameters(), slow.parameters()))
         print(f"{dtype} encoding={encoding}: max |fast - readable| forward {diff:.2e}, "
               f"max relative gradient difference {rel:.2e}")
