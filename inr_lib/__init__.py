@@ -7,10 +7,35 @@ pixel position) to a spectrum.
 
 Public entry points::
 
-    from inr_lib import build_model          # the model (presets "paper", "small", ...)
-    from inr_lib import data, metrics, spectral
+    from inr_lib import build_model                      # the model ("paper", "small", ...)
+    from inr_lib import TrainConfig, load_model
+    from inr_lib.train import train                      # (train and evaluate are also
+    from inr_lib.evaluate import evaluate                #  module names, hence the long form)
+    from inr_lib import data, metrics, spectral, baselines
 """
-from .model import INRHSISR, ModelConfig, PRESETS, build_model
+from __future__ import annotations
+
+import importlib
+
+from .model import INRHSISR, PRESETS, ModelConfig, build_model
 
 __version__ = "0.1.0"
-__all__ = ["INRHSISR", "ModelConfig", "PRESETS", "build_model", "__version__"]
+
+# imported on first use, so that `import inr_lib` stays light
+_LAZY = {
+    "TrainConfig": ("train", "TrainConfig"),
+    "load_model": ("checkpoint", "load_model"),
+}
+_SUBMODULES = ("data", "metrics", "spectral", "baselines", "checkpoint", "encoding", "hypernet",
+               "pixelwise", "runtime", "tiling", "cli", "train", "evaluate")
+
+__all__ = ["INRHSISR", "ModelConfig", "PRESETS", "build_model", "__version__", *_LAZY, *_SUBMODULES]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        mod, attr = _LAZY[name]
+        return getattr(importlib.import_module(f".{mod}", __name__), attr)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'inr_lib' has no attribute {name!r}")
