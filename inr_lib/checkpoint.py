@@ -16,7 +16,16 @@ loads with ``torch.load(..., weights_only=True)`` (no arbitrary code runs on loa
 
 Writes are atomic (:func:`atomic_save`): the bytes go to a temporary file in the same
 folder, which is flushed, fsync-ed and then renamed over the target with ``os.replace``;
-a crash at any point leaves either the old or the new file, never a partial one.
+a crash at any point leaves either the old or the new file, never a partial one (plus,
+after a hard kill, a stray ``.<name>.*.tmp`` that :func:`remove_stale_temp_files` deletes;
+the training loop calls it when it starts).
+
+Testing aid: ``tests/test_kill_resume.py`` kills a training process *inside* a checkpoint
+write. For that, and only when the environment variable ``INR_LIB_TEST_PAUSE_IN_WRITE`` is
+set (to ``NAME`` or ``NAME:N``), the N-th (default: first) :func:`atomic_write` of a file
+called ``NAME`` in the process stops after the temporary file is complete and fsync-ed,
+just before the rename: it creates ``<target>.paused`` and sleeps (at most 120 s) so the test
+can send SIGKILL there. Unset (always, outside that test), nothing changes.
 """
 from __future__ import annotations
 
@@ -26,6 +35,7 @@ import os
 import pickle
 import random
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,7 +45,7 @@ from torch import nn
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ARCHS", "CheckpointError", "atomic_write", "atomic_save",
            "save_checkpoint", "load_checkpoint", "build_from_config", "model_from_checkpoint",
-           "load_model", "rng_state", "set_rng_state", "sha256_file"]
+           "load_model", "rng_state", "set_rng_state", "sha256_file", "remove_stale_temp_files"]
 
 FORMAT = "inr_lib.checkpoint"
 FORMAT_VERSION = 1
@@ -60,6 +70,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], N
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        _test_pause_hook(path)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -76,6 +87,40 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], N
     except OSError:
         pass
     return path
+
+
+_PAUSE_ENV = "INR_LIB_TEST_PAUSE_IN_WRITE"
+_pause_counts: dict = {}
+
+
+def _test_pause_hook(path: Path) -> None:
+    """The testing aid described in the module docstring; a no-op unless the variable is set."""
+    spec = os.environ.get(_PAUSE_ENV)
+    if not spec:
+        return
+    name, _, nth = spec.partition(":")
+    if path.name != name:
+        return
+    _pause_counts[name] = count = _pause_counts.get(name, 0) + 1
+    if count == int(nth or 1):
+        Path(f"{path}.paused").touch()
+        time.sleep(120)
+
+
+def remove_stale_temp_files(folder: str | os.PathLike, names) -> list:
+    """Delete the temporary files that an interrupted :func:`atomic_write` of one of
+    ``names`` (e.g. ``"last.pt"``) left in ``folder`` (``.<name>.<random>.tmp``); returns them.
+
+    Only call it when no other process is writing these files in ``folder``."""
+    folder, removed = Path(folder), []
+    for name in names:
+        for p in folder.glob(f".{name}.*.tmp"):
+            try:
+                p.unlink()
+                removed.append(p)
+            except OSError:
+                pass
+    return removed
 
 
 def _chmod_like_new_file(fd: int) -> None:
@@ -176,6 +221,10 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     path = Path(path)
     expected = ("expected an inr_lib checkpoint (last.pt / best.pt written by "
                 "`python -m inr_lib train`)")
+    if path.is_dir():
+        inside = ", ".join(sorted(p.name for p in path.glob("*.pt"))) or "it holds no .pt file"
+        raise CheckpointError(f"checkpoint {path} is a folder, not a file; pass a checkpoint "
+                              f"file inside it ({inside})")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; {expected}")
     with open(path, "rb") as f:
@@ -195,12 +244,17 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
             f"it is refused (loading it could run arbitrary code); {expected}. If you wrote it "
             f"yourself and trust it, load it with torch.load(..., weights_only=False).") from None
     except Exception as e:  # truncated zips fail in many ways (RuntimeError, KeyError, EOFError, ...)
+        if "TorchScript" in str(e):
+            raise CheckpointError(
+                f"{path} is a TorchScript model archive (torch.jit.save), not an inr_lib "
+                f"checkpoint; it is refused because loading TorchScript runs the code stored "
+                f"in it; {expected}") from None
         size = path.stat().st_size
         raise CheckpointError(
             f"{path} ({size} bytes) could not be read as a torch checkpoint: it is truncated "
             f"(e.g. an interrupted copy) or not a checkpoint at all; {expected}. Re-copy it or "
             f"use the other checkpoint of the run (last.pt / best.pt). "
-            f"(torch: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})"
+            f"(torch: {_first_sentence(e)})"
         ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         found = (f"a dict with keys {sorted(map(str, ckpt))[:8]}" if isinstance(ckpt, dict)
@@ -218,6 +272,14 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     if ckpt["arch"] not in ARCHS:
         raise CheckpointError(f"{path}: unknown arch {ckpt['arch']!r}; expected one of {ARCHS}")
     return ckpt
+
+
+def _first_sentence(e: BaseException) -> str:
+    text = str(e).strip()
+    if not text:
+        return type(e).__name__
+    first = text.splitlines()[0]
+    return first.split(". ")[0].rstrip(".") + "."
 
 
 def build_from_config(arch: str, config: dict, seed: int | None = None) -> nn.Module:

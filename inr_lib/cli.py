@@ -66,9 +66,10 @@ def load_data(spec: str, split: str | None, verbose: bool = True,
         data.ensure_synthetic_cave(root)
     elif kind == "cave":
         root = Path(path).expanduser() if path else data.resolve_cave_root("cave").path
-        if not root.is_dir():
+        if not root.exists():
             raise CLIError(f"--data cave:{path}: folder {root} does not exist; expected the CAVE "
-                           f"scenes there (download with inr_lib.data.download_cave(FOLDER))")
+                           f"scenes there (download them with python -c \"import inr_lib.data as d; "
+                           f"d.download_cave({str(root)!r})\", or use --data synthetic)")
     elif kind == "auto" and not path:
         found = data.resolve_cave_root()
         root, kind = found.path, found.kind
@@ -116,6 +117,14 @@ def cmd_train(args) -> int:
         cfg = cfg.replace(epochs=args.epochs)
     device = _device(args)
     talk = os.environ.get("RANK", "0") == "0"     # under torchrun only rank 0 prints
+    if talk:   # fail before loading data, not after (train() checks the free space again)
+        from .train import check_output_dir
+
+        out = Path(args.out)
+        if not args.resume and not args.overwrite and (out / "last.pt").is_file():
+            raise CLIError(f"{out} already holds a training run ({out / 'last.pt'}); continue it "
+                           f"with --resume, replace it with --overwrite, or choose another --out")
+        check_output_dir(out, need_bytes=0)
     d = load_data(args.data, args.split, verbose=talk)
     model = cfg.model_preset if cfg.arch == "inr" else "cnn"
     if talk:
@@ -219,6 +228,19 @@ def cmd_reconstruct(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".h5", ".hdf5", ".npy"):
         raise CLIError(f"--out {out}: expected a .h5 or .npy file name")
+    if out.is_dir():
+        raise CLIError(f"--out {out} is a folder; expected a file name ending in .h5 or .npy")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from .train import blocking_file
+
+        why = blocking_file(out.parent) or e.strerror or e
+        raise CLIError(f"--out {out}: cannot create its folder {out.parent} ({why}); "
+                       f"choose another output path") from None
+    if not os.access(out.parent, os.W_OK):
+        raise CLIError(f"--out {out}: the folder {out.parent} is not writable; choose another "
+                       f"output path")
     device = _device(args)
     tc = load_checkpoint(args.checkpoint).get("train_config") or {}
     rgb, notes = read_input_image(args.rgb, gray_ok=args.gray_ok)
@@ -264,9 +286,11 @@ def read_input_image(path, gray_ok: bool = False):
     """Read an 8/16-bit PNG, JPEG, BMP, TIFF, ... as ``(3, H, W)`` float32 in [0, 1].
 
     PNGs are decoded exactly at their bit depth (16-bit PNGs keep 16 bits). An alpha
-    channel is dropped (with a note). Greyscale images are refused unless ``gray_ok``, in
-    which case the grey channel is replicated to R, G and B (the model was trained on colour
-    images, so expect a poor spectrum: a grey image carries no colour information).
+    channel is dropped (with a note). Camera images with an EXIF orientation tag are turned
+    upright, as image viewers show them (with a note). Greyscale images are refused unless
+    ``gray_ok``, in which case the grey channel is replicated to R, G and B (the model was
+    trained on colour images, so expect a poor spectrum: a grey image carries no colour
+    information).
 
     Returns:
         ``(rgb, notes)``: the image and a list of messages for the user.
@@ -288,6 +312,13 @@ def read_input_image(path, gray_ok: bool = False):
         try:
             with Image.open(path) as im:
                 im.load()
+                orientation = im.getexif().get(0x0112, 1)   # EXIF Orientation (cameras, phones)
+                if orientation not in (None, 1):
+                    from PIL import ImageOps
+
+                    im = ImageOps.exif_transpose(im)
+                    notes.append(f"rotated/flipped as its EXIF orientation ({orientation}) says, "
+                                 f"to {im.width}x{im.height} (WxH), as image viewers show it")
                 mode = im.mode
                 if mode == "P":
                     im = im.convert("RGBA" if "transparency" in im.info else "RGB")
@@ -396,13 +427,27 @@ def _common(p, data=True, device=True):
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
 
 
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
 def _inference(p, default_mode="tiled"):
     p.add_argument("--mode", choices=("tiled", "whole"), default=default_mode,
                    help="tiled: windows of the training crop size, blended (default); "
                         "whole: the full image in one pass")
-    p.add_argument("--tile", type=int, default=None,
+    p.add_argument("--tile", type=_int_at_least(1), default=None,
                    help="window size for --mode tiled (default: the training crop size, else 64)")
-    p.add_argument("--overlap", type=int, default=None,
+    p.add_argument("--overlap", type=_int_at_least(0), default=None,
                    help="window overlap (default: the training val_overlap, else 16)")
 
 

@@ -182,6 +182,14 @@ class INRHSISR(nn.Module):
         if not rgb.is_floating_point():
             raise TypeError(f"expected a floating point tensor in [0, 1], got {rgb.dtype}; "
                             f"convert integer images with rgb.float() / 255 (8 bit) or / 65535 (16 bit)")
+        if rgb.shape[0] < 1 or rgb.shape[2] < 1 or rgb.shape[3] < 1:
+            raise ValueError(f"expected a non-empty image batch (B, H, W >= 1), got {tuple(rgb.shape)}")
+
+    def _as_model_dtype(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Cast the input to the parameters' dtype (a float64 image into a float32 model is
+        computed in float32; under autocast the autocast dtype applies as usual)."""
+        p = next(self.parameters(), None)
+        return rgb.to(p.dtype) if p is not None and rgb.dtype != p.dtype else rgb
 
     def _fast_tail(self, x: torch.Tensor, inp: torch.Tensor) -> torch.Tensor:
         """Hypernetwork head + per-tile MLPs without materialising ``(B, P, h, w)``.
@@ -209,6 +217,7 @@ class INRHSISR(nn.Module):
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` in [0, 1] -> ``(B, 31, H, W)`` in [0, 1] (unclamped)."""
         self._check_input(rgb)
+        rgb = self._as_model_dtype(rgb)
         cfg = self.config
         B, _, H, W = rgb.shape
         x = self._pad(rgb * 2 - 1)                               # (B, 3, Hp, Wp) in [-1, 1]
@@ -247,6 +256,7 @@ class INRHSISR(nn.Module):
             ``(B, 31, H2, W2)``.
         """
         self._check_input(rgb)
+        rgb = self._as_model_dtype(rgb)
         cfg, t = self.config, self.config.tile
         B, _, H, W = rgb.shape
         H2, W2 = int(size[0]), int(size[1])

@@ -51,13 +51,20 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], rgb: torch.Tensor, t
 
     Returns:
         ``(B, C, H, W)``.
+
+    Memory: besides the input and the output, only ``batch_size`` windows and an
+    ``(H, W)`` weight map are held at a time (``tests/test_reliability.py`` measures it).
     """
     dev = torch.device(device) if device is not None else rgb.device
     B, _, H, W = rgb.shape
+    if tile is not None and tile < 1:
+        raise ValueError(f"tile must be a positive number of pixels (or None for the whole "
+                         f"image), got {tile}")
     if tile is None or (tile >= H and tile >= W):
         return fn(rgb.to(dev)).float().to(rgb.device)
     if not 0 <= overlap < tile:
-        raise ValueError(f"overlap must satisfy 0 <= overlap < tile, got overlap={overlap}, tile={tile}")
+        raise ValueError(f"overlap must satisfy 0 <= overlap < tile, got overlap={overlap}, tile={tile}; "
+                         f"use a smaller overlap or a larger tile (--overlap, --tile on the command line)")
     th, tw = min(tile, H), min(tile, W)
     weight = blend_ramp(th, overlap, rgb.device)[:, None] * blend_ramp(tw, overlap, rgb.device)[None]
     boxes = [(y, x) for y in window_starts(H, tile, overlap) for x in window_starts(W, tile, overlap)]
@@ -73,7 +80,7 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], rgb: torch.Tensor, t
                 out = torch.zeros(B, pred.shape[1], H, W, device=rgb.device)
             for (y, x), p in zip(chunk, pred):
                 out[b, :, y:y + th, x:x + tw] += p * weight
-    return out / norm
+    return out.div_(norm)  # in place: the peak memory stays at one output image
 
 
 @torch.no_grad()

@@ -21,7 +21,11 @@ What one call of :func:`train` does:
 * ``resume=True`` continues from ``last.pt`` exactly (same final weights on the CPU as an
   uninterrupted run);
 * a non-finite loss raises :class:`NonFiniteLossError` before anything is written, so the
-  last good checkpoint stays as it was.
+  last good checkpoint stays as it was;
+* a hard kill at any moment (even inside a checkpoint write) loses at most the epoch in
+  progress: ``resume=True`` then gives the same final weights as an uninterrupted run
+  (``tests/test_kill_resume.py``); a failed write (disk full) raises :class:`OutputDirError`
+  naming the checkpoint that is still intact.
 
 On CUDA it uses mixed precision chosen by the GPU (bf16 on Ampere and newer, fp16 with a
 gradient scaler otherwise, e.g. the Colab T4), pinned memory and DataLoader workers.
@@ -304,6 +308,15 @@ def amp_dtype_for(device: torch.device, amp: str = "auto") -> torch.dtype | None
     return torch.bfloat16 if major >= 8 and torch.cuda.is_bf16_supported() else torch.float16
 
 
+def blocking_file(folder: Path) -> str | None:
+    """``"X is a file, not a folder"`` when a file ``X`` stands where ``folder`` or one of
+    its parents should be (the usual reason a folder cannot be created), else None."""
+    for p in (folder, *folder.parents):
+        if p.exists():
+            return f"{p} is a file, not a folder" if not p.is_dir() else None
+    return None
+
+
 def check_output_dir(out_dir: Path, need_bytes: int) -> None:
     """Create ``out_dir`` and check it is writable with ``need_bytes`` free, or raise
     :class:`OutputDirError` saying what to do."""
@@ -313,7 +326,8 @@ def check_output_dir(out_dir: Path, need_bytes: int) -> None:
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as e:
-        raise OutputDirError(f"output folder {out_dir} is not writable ({e.strerror or e}); "
+        why = blocking_file(out_dir) or e.strerror or e
+        raise OutputDirError(f"output folder {out_dir} is not writable ({why}); "
                              f"choose another --out folder") from None
     free = shutil.disk_usage(out_dir).free
     if free < need_bytes:
@@ -438,7 +452,8 @@ def train(cfg: TrainConfig, train_scenes: Sequence, val_scenes: Sequence, out_di
 
     Raises:
         NonFiniteLossError: the loss became NaN/inf (nothing of that epoch is written).
-        OutputDirError: the output folder is not writable or too full.
+        OutputDirError: the output folder is not writable or too full (checked before
+            training), or a checkpoint write failed (the previous checkpoint is intact).
     """
     from tqdm.auto import tqdm
 
@@ -474,10 +489,13 @@ def _train(cfg, train_scenes, val_scenes, out_dir, resume, device, progress, cal
     random.seed(cfg.seed)
     model = build_for_config(cfg).to(device)
     n_params = sum(p.numel() for p in model.parameters())
+    last_path, best_path, log_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "log.jsonl"
     if d.main:
+        # half-written temporaries of a run that was killed (they are never read): not counted
+        ckpt_lib.remove_stale_temp_files(out_dir, [last_path.name, best_path.name, log_path.name,
+                                                   "config.yaml"])
         # weights + 2 Adam moments, for last.pt, best.pt and one temporary copy, plus margin
         check_output_dir(out_dir, need_bytes=3 * n_params * 4 * 3 + 32 * 2**20)
-    last_path, best_path, log_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "log.jsonl"
 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas,
                                  weight_decay=cfg.weight_decay)
@@ -487,7 +505,12 @@ def _train(cfg, train_scenes, val_scenes, out_dir, resume, device, progress, cal
 
     start_epoch, history, best = 0, [], None
     if resume and last_path.is_file():
-        state = ckpt_lib.load_checkpoint(last_path, map_location="cpu")
+        try:
+            state = ckpt_lib.load_checkpoint(last_path, map_location="cpu")
+        except ckpt_lib.CheckpointError as e:
+            raise ckpt_lib.CheckpointError(
+                f"cannot resume: {e} To resume from the run's best.pt instead, copy it over "
+                f"last.pt; or start afresh with overwrite=True (--overwrite)") from None
         _check_resumable(state, cfg, model, last_path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -597,10 +620,13 @@ def _train(cfg, train_scenes, val_scenes, out_dir, resume, device, progress, cal
             if (epoch + 1) % cfg.checkpoint_every == 0 or last_epoch or improved:
                 kwargs = dict(epoch=epoch + 1, optimizer=optimizer, scheduler=scheduler,
                               scaler=scaler, train_config=cfg.to_dict(), history=history, best=best)
-                ckpt_lib.save_checkpoint(last_path, model, **kwargs)
-                saved_epoch = epoch + 1
+                # best.pt first: a crash between the two writes then resumes from the previous
+                # last.pt and recomputes (and rewrites) the same best.pt, whereas the other
+                # order could leave a last.pt whose `best` record has no best.pt behind it
                 if improved:
-                    ckpt_lib.save_checkpoint(best_path, model, **kwargs)
+                    _save(best_path, model, kwargs, saved_epoch, last_path)
+                _save(last_path, model, kwargs, saved_epoch, last_path)
+                saved_epoch = epoch + 1
             with open(log_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
             if writer is not None:
@@ -625,6 +651,19 @@ def _train(cfg, train_scenes, val_scenes, out_dir, resume, device, progress, cal
     return TrainResult(history=history, best=best, out_dir=out_dir, last_path=last_path,
                        best_path=best_path if best_path.is_file() else None, log_path=log_path,
                        model=model, stopped_early=stopped)
+
+
+def _save(path: Path, model, kwargs: dict, saved_epoch: int, last_path: Path) -> None:
+    """Write a checkpoint; a failed write (disk full, folder gone) says what is still intact."""
+    try:
+        ckpt_lib.save_checkpoint(path, model, **kwargs)
+    except OSError as e:
+        kept = (f"{last_path} (epoch {saved_epoch}) is intact" if saved_epoch
+                else "no checkpoint had been written yet")
+        raise OutputDirError(
+            f"could not write {path} after epoch {kwargs['epoch']} ({e.strerror or e}); {kept}. "
+            f"Free some space (or fix the folder), then continue with resume=True (--resume)"
+        ) from None
 
 
 def _grad_scaler(enabled: bool):

@@ -35,8 +35,9 @@ def _png_header(path: Path, data: bytes):
         reader = png.Reader(bytes=data)
         reader.preamble()
     except (png.Error, OSError, EOFError, ValueError) as e:
+        detail = str(e) if str(e).startswith(type(e).__name__) else f"{type(e).__name__}: {e}"
         raise DataFormatError(
-            f"{path}: not a readable PNG file ({type(e).__name__}: {e}); the file is "
+            f"{path}: not a readable PNG file ({detail}); the file is "
             "truncated or corrupt: download or extract it again"
         ) from None
     return reader

@@ -68,6 +68,19 @@ _GET_DATA = (
 )
 
 
+def _not_a_folder(path: Path, what: str) -> DataFormatError:
+    """The error for a ``path`` that exists but is a file (e.g. the downloaded zip itself)."""
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        todo = (f"it is a zip archive: unpack it with inr_lib.data.download_cave(FOLDER, "
+                f"url={path.resolve().as_uri()!r}) (checks the archive, then extracts it into "
+                "FOLDER) and pass FOLDER")
+    else:
+        todo = "pass the folder that holds the scene folders <scene>_ms/"
+    return DataFormatError(f"{what} {path} is a file, not a folder; {todo}")
+
+
 class SceneDir(NamedTuple):
     """A scene found by :func:`list_cave_scenes`: its name (``"balloons"``) and the folder
     that directly holds its band PNGs."""
@@ -129,11 +142,17 @@ def list_cave_scenes(root) -> list:
 
     Raises:
         FileNotFoundError: ``root`` does not exist (the message says how to get the data).
-        DataFormatError: ``root`` holds no scene, or two folders claim the same scene name.
+        DataFormatError: ``root`` is a file (e.g. the zip: the message says how to unpack
+            it), holds no scene, or two folders claim the same scene name.
     """
     root = Path(root).expanduser()
+    if root.is_file():
+        raise _not_a_folder(root, "CAVE folder")
     if not root.is_dir():
-        raise FileNotFoundError(f"CAVE folder not found: {root}. {_GET_DATA}")
+        raise FileNotFoundError(
+            f"CAVE folder not found: {root}. {_GET_DATA} Here: "
+            f"inr_lib.data.download_cave({str(root)!r})."
+        )
     dirs = [root] if _band_files(root) else _find_scene_dirs(root)  # root may be one scene
     if not dirs:
         wrappers = _subdirs(root)
@@ -262,6 +281,8 @@ def load_cave_scene(scene_dir) -> Scene:
             truncated or corrupt file.
     """
     folder = Path(scene_dir).expanduser()
+    if folder.is_file():
+        raise _not_a_folder(folder, "CAVE scene folder")
     if not folder.is_dir():
         raise FileNotFoundError(f"CAVE scene folder not found: {folder}. {_GET_DATA}")
     folder, bands = _resolve_scene_folder(folder)

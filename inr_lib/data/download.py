@@ -6,11 +6,15 @@
 2. Download to ``dest/<zip name>.part`` with a tqdm progress bar. An existing ``.part`` is
    **resumed** with an HTTP ``Range`` request; when the server answers with the whole file
    instead (status 200, or any ``file://`` URL), the ``.part`` is **restarted cleanly**
-   (truncated, never appended to).
+   (truncated, never appended to). A transfer cut short (network error, or the server
+   closing the connection early) keeps the ``.part`` and says to call again to resume.
 3. **Verify** the size (``Content-Length`` / ``size=``) and, when given, the SHA-256. On a
-   mismatch the bad file is deleted and :class:`DownloadError` says what was expected.
+   mismatch (more bytes than announced, or another checksum) the bad file is deleted and
+   :class:`DownloadError` says what was expected. A downloaded file that is not a readable
+   zip (e.g. an HTML error page) is deleted too.
 4. **Extract safely**: every member name is checked first; absolute paths, drive letters,
-   ``..`` components and link entries (symlinks) are refused before anything is written.
+   ``..`` components and link entries (symlinks) are refused before anything is written,
+   and so is an archive whose unpacked size exceeds the free disk space.
    Members are extracted into a temporary folder inside ``dest`` and then renamed into
    place, so an interrupted extraction never leaves half a dataset behind.
 5. The archive is deleted unless ``keep_archive=True``.
@@ -18,6 +22,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import stat
@@ -124,13 +129,18 @@ def download_file(url: str, target, sha256: str | None = None, size: int | None 
                 for block in iter(lambda: resp.read(_CHUNK), b""):
                     out.write(block)
                     bar.update(len(block))
-            except (urllib.error.URLError, OSError) as e:
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
                 raise DownloadError(
-                    f"download of {url} interrupted after {out.tell()} bytes ({e}); call "
-                    "again to resume from the .part file"
+                    f"download of {url} interrupted after {out.tell()} bytes "
+                    f"({type(e).__name__}: {e}); call again to resume from the .part file"
                 ) from None
     got = part.stat().st_size
     expected = size if size is not None else total
+    if expected is not None and got < expected:  # the connection closed early: keep for resuming
+        raise DownloadError(
+            f"download of {url} stopped after {got} of {expected} bytes (the connection was "
+            f"closed early); the partial file {part} is kept: call again to resume"
+        )
     if expected is not None and got != expected:
         part.unlink()
         raise DownloadError(
@@ -175,6 +185,12 @@ def _member_parts(info: zipfile.ZipInfo) -> tuple:
     return parts
 
 
+def _size(n: int) -> str:
+    if n >= 2**20:
+        return f"{n / 2**20:.0f} MiB"
+    return f"{n / 2**10:.0f} KiB" if n >= 2**10 else f"{n} bytes"
+
+
 def safe_extract_zip(archive, dest) -> list:
     """Extract a zip into ``dest`` after checking every member; returns the top-level names.
 
@@ -185,6 +201,7 @@ def safe_extract_zip(archive, dest) -> list:
     Raises:
         UnsafeArchiveError: absolute paths, ``..`` components, or link entries.
         DataFormatError: not a zip file, or a member fails its CRC check.
+        DownloadError: the extracted files would not fit on the disk (checked first).
     """
     archive, dest = Path(archive), Path(dest)
     if not zipfile.is_zipfile(archive):
@@ -192,6 +209,13 @@ def safe_extract_zip(archive, dest) -> list:
     with zipfile.ZipFile(archive) as zf:
         members = [(info, _member_parts(info)) for info in zf.infolist()]  # check all first
         dest.mkdir(parents=True, exist_ok=True)
+        need = sum(info.file_size for info, _ in members)
+        free = shutil.disk_usage(dest).free
+        if need > free:
+            raise DownloadError(
+                f"extracting {archive} needs {_size(need)} but {dest} has only {_size(free)} "
+                "free; free some space or choose another folder (nothing was extracted)"
+            )
         tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
         try:
             for info, parts in members:
@@ -262,7 +286,22 @@ def download_cave(dest, url: str = CAVE_URL, sha256: str | None = None, size: in
     elif sha256 is not None and _sha256(archive).lower() != sha256.lower():
         archive.unlink()
         download_file(url, archive, sha256=sha256, size=size, progress=progress)
-    safe_extract_zip(archive, dest)
+    if not zipfile.is_zipfile(archive):  # e.g. an HTML error page saved under the zip's name
+        with open(archive, "rb") as f:
+            head = f.read(16)
+        archive.unlink()
+        raise DataFormatError(
+            f"the file downloaded from {url} is not a zip archive (it starts with {head!r}: an "
+            "error page?); it was removed. Check the URL, then call download_cave again"
+        )
+    try:
+        safe_extract_zip(archive, dest)
+    except UnsafeArchiveError:
+        raise  # kept for inspection; nothing of it was extracted
+    except DataFormatError as e:  # a damaged member: don't reuse this archive
+        archive.unlink()
+        raise DataFormatError(f"{e}; the damaged archive was removed, so calling download_cave "
+                              "again fetches it afresh") from None
     if not _has_scenes(dest):
         raise DataFormatError(
             f"extracted {archive} into {dest} but found no CAVE scenes there; is {url} the "

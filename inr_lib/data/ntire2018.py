@@ -86,10 +86,10 @@ def load_ntire2018(mat_path, rgb_path=None, key: str = "rad", track: str | None 
             "31-band cube>"
         )
     cube = mat.arrays[key]  # MATLAB order: H x W x 31
-    if cube.ndim != 3 or cube.shape[2] != WAVELENGTHS.size:
+    if cube.ndim != 3 or cube.shape[2] != WAVELENGTHS.size or 0 in cube.shape:
         raise DataFormatError(
             f"{path}: variable {key!r} has shape {cube.shape} (MATLAB order), expected "
-            f"H x W x {WAVELENGTHS.size}"
+            f"H x W x {WAVELENGTHS.size} with H, W >= 1"
         )
     if "bands" in mat.arrays:
         _check_wavelengths(mat.arrays["bands"], path)

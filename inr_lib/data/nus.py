@@ -145,9 +145,10 @@ def load_nus(
             "Pass keys=[<name of the spectral cube>]"
         )
     cube = mat.arrays[cube_key]
-    if cube.ndim != 3:
+    if cube.ndim != 3 or 0 in cube.shape:
         raise DataFormatError(
-            f"{path}: {cube_key!r} has shape {cube.shape}, expected H x W x bands (3-D)"
+            f"{path}: {cube_key!r} has shape {cube.shape}, expected H x W x bands (3-D, "
+            "no empty axis)"
         )
     if wavelengths is not None:
         w, w_source = np.asarray(wavelengths, dtype=np.float64).ravel(), "argument"
