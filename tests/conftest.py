@@ -12,7 +12,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_CAVE = REPO.parent / "shared" / "data" / "cave"
 
 os.environ.setdefault("INR_PROFILE", "quick")
-torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +21,13 @@ def cave_root() -> Path:
         pytest.skip(f"real CAVE scenes not found at {SHARED_CAVE} (development data; "
                     f"not shipped with the repository)")
     return SHARED_CAVE
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Run each test on one torch thread: the models in tests are tiny, and two threads on a
+    busy 2-core machine are ~10x slower than one (spin-waiting). Restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -15,14 +15,6 @@ from inr_lib.cli import main, read_input_image
 COMMANDS = ("train", "evaluate", "reconstruct", "baseline")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two busy threads on a shared 2-core machine are ~10x slower than one for tiny models."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):

@@ -16,14 +16,6 @@ from inr_lib.evaluate import evaluate, write_results
 from inr_lib.tiling import self_ensemble, tiled_apply
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two busy threads on a shared 2-core machine are ~10x slower than one for tiny models."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def make_scene(name: str, seed: int, h: int = 28, w: int = 24):
     r = np.random.default_rng(seed)

@@ -26,13 +26,6 @@ FEW = settings(max_examples=15, deadline=None, derandomize=True,
 LAYOUTS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _write_png(path: Path, grey: np.ndarray, bitdepth: int, layout: str, alpha: int) -> None:
     """A band PNG holding ``grey`` in the given layout (colour channels equal)."""

@@ -39,13 +39,6 @@ from inr_lib.train import OutputDirError, TrainConfig, train
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def run_cli(argv, capsys):
     rc = main([str(a) for a in argv])

@@ -13,14 +13,6 @@ from inr_lib.train import (NonFiniteLossError, OutputDirError, TrainConfig, amp_
                            list_presets, train)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two busy threads on a shared 2-core machine are ~10x slower than one for tiny models."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def make_scene(name: str, seed: int, size: int = 24):
     r = np.random.default_rng(seed)
