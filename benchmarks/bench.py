@@ -171,7 +171,8 @@ def main(argv=None):
     ap.add_argument("--crop", type=int, default=64)
     ap.add_argument("--batch", type=int, default=None,
                     help="training batch (default: 56 on CUDA; 16 small / 4 paper on CPU)")
-    ap.add_argument("--image", type=int, default=512)
+    ap.add_argument("--image", type=int, default=None,
+                    help="side of the inference image (default: 512 on CUDA, 256 on a CPU)")
     ap.add_argument("--infer-batch", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=None)
     ap.add_argument("--warmup", type=int, default=None)
@@ -186,6 +187,8 @@ def main(argv=None):
         return
 
     cuda = args.device.startswith("cuda")
+    if args.image is None:
+        args.image = 512 if cuda else 256
     rows = []
     flops = {p: count_flops(p, args.crop, args.image) for p in args.presets}
     for preset in args.presets:
@@ -198,7 +201,7 @@ def main(argv=None):
                                     compile=comp == "on", channels_last=args.channels_last,
                                     device=args.device, crop=args.crop, batch=batch,
                                     image=args.image, infer_batch=args.infer_batch,
-                                    repeat=args.repeat or (10 if cuda else 3),
+                                    repeat=args.repeat or (10 if cuda else 2),
                                     warmup=args.warmup if args.warmup is not None else (3 if cuda else 1),
                                     threads=args.threads)
                         proc = subprocess.run([sys.executable, __file__, "--case", json.dumps(spec)],
