@@ -4,17 +4,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export INR_PROFILE ?= quick
-export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
+# notebooks run on this checkout's .venv kernel, whatever other kernels the user has
+export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 
 .PHONY: test book install clean clean-book unit
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
-	$(PY) -m ipykernel install --user --name python3 >/dev/null
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,7 +24,7 @@ install: $(STAMP)
 ## following `make book` reuses the finished runs instead of training twice.
 test: $(STAMP)
 	rm -rf runs/book
-	$(PY) -m pytest tests book --nbval-lax -p no:cacheprovider
+	$(PY) -m pytest tests book --nbval-lax --nbval-current-env -p no:cacheprovider
 
 ## make unit: unit tests only
 unit: $(STAMP)
