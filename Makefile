@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export INR_PROFILE ?= quick
 export PYTHONHASHSEED ?= 0
+# one torch thread: reproducible numbers, and no spin-waiting when the cores are shared
+export OMP_NUM_THREADS ?= 1
 # notebooks run on this checkout's .venv kernel, whatever other kernels the user has
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 
