@@ -35,7 +35,7 @@ def main(argv=None):
     else:
         root = str(resolve_cave_root("synthetic"))
     t0 = time.perf_counter()
-    scenes = [load_cave_scene(d) for d in list_cave_scenes(root)]
+    scenes = [load_cave_scene(d.path) for d in list_cave_scenes(root)]
     print(f"loaded {len(scenes)} scenes from {root} in {time.perf_counter() - t0:.1f} s")
     ds = PatchDataset(scenes, size=args.crop, crops_per_scene=args.crops_per_scene)
     for w in args.workers:
