@@ -21,10 +21,12 @@ Data (--data):
                             (in $INR_DATA/synthetic_cave, or in DIR)
   cave:DIR                  real CAVE scenes in DIR (plain 'cave': $INR_DATA/cave or the
                             development copy)
+  cave:DIR1,DIR2            the scenes of several folders together (a scene name found in
+                            two folders is an error naming both)
   auto                      real CAVE if found, else synthetic
 
 Splits (--split NAME, PART or NAME:PART):
-  NAME is a shipped split (default, dev8; inr_lib/data/splits/cave.json) restricted to
+  NAME is a shipped split (default, dev8, dev18; inr_lib/data/splits/cave.json) restricted to
   the scenes present; PART is train, test or all. Without NAME the split is automatic:
   a shipped split whose scenes are exactly the ones present, else 'default' restricted
   to them when all are CAVE scenes, else a fallback (sorted names, every 4th scene to
@@ -65,11 +67,14 @@ def load_data(spec: str, split: str | None, verbose: bool = True,
             print(f"synthetic CAVE-layout data at {root} (generated on first use)", file=sys.stderr)
         data.ensure_synthetic_cave(root)
     elif kind == "cave":
-        root = Path(path).expanduser() if path else data.resolve_cave_root("cave").path
-        if not root.exists():
-            raise CLIError(f"--data cave:{path}: folder {root} does not exist; expected the CAVE "
-                           f"scenes there (download them with python -c \"import inr_lib.data as d; "
-                           f"d.download_cave({str(root)!r})\", or use --data synthetic)")
+        roots = [Path(p).expanduser() for p in path.split(",") if p] if path else \
+            [data.resolve_cave_root("cave").path]
+        for r in roots:
+            if not r.exists():
+                raise CLIError(f"--data cave:{path}: folder {r} does not exist; expected the CAVE "
+                               f"scenes there (download them with python -c \"import inr_lib.data as d; "
+                               f"d.download_cave({str(r)!r})\", or use --data synthetic)")
+        root = roots[0] if len(roots) == 1 else roots
     elif kind == "auto" and not path:
         found = data.resolve_cave_root()
         root, kind = found.path, found.kind
@@ -78,19 +83,20 @@ def load_data(spec: str, split: str | None, verbose: bool = True,
     else:
         raise CLIError(f"--data {spec!r}: expected 'synthetic', 'synthetic:DIR', 'cave:DIR' or 'auto'")
     name, _ = _parse_split(split)
+    where = ",".join(map(str, root)) if isinstance(root, list) else str(root)
     found = data.list_cave_scenes(root)
     if not found:
-        raise CLIError(f"no CAVE scenes found in {root}")
+        raise CLIError(f"no CAVE scenes found in {where}")
     parts = data.split_available(found, name)
     if parts["missing"] and verbose:
-        print(f"note: {len(parts['missing'])} scenes of split {parts['split']!r} are not in {root}; "
+        print(f"note: {len(parts['missing'])} scenes of split {parts['split']!r} are not in {where}; "
               f"using the {len(parts['train'])} train / {len(parts['test'])} test scenes present",
               file=sys.stderr)
     if verbose:
-        print(f"loading {sum(len(parts[p]) for p in need)} scenes ({' + '.join(need)}) from {root} "
+        print(f"loading {sum(len(parts[p]) for p in need)} scenes ({' + '.join(need)}) from {where} "
               f"(split {parts['split']!r})", file=sys.stderr)
     out = {p: data.load_cave(root, parts[p], strict=True) if p in need else [] for p in ("train", "test")}
-    return {**out, "dataset": kind, "root": str(root), "split_name": parts["split"]}
+    return {**out, "dataset": kind, "root": where, "split_name": parts["split"]}
 
 
 def _eval_part(split: str | None) -> str:

@@ -24,7 +24,8 @@ from inr_lib.data import (
 )
 from inr_lib.spectral import WAVELENGTHS
 
-REAL_CAVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cave"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REAL_CAVE = SHARED / "cave"
 DEV8 = ["balloons", "beads", "chart_and_stuffed_toy", "cloth", "face", "fake_and_real_peppers",
         "flowers", "superballs"]
 
@@ -362,3 +363,32 @@ def test_split_available():
     assert custom["missing"] == ["z"] and custom["test"] == ["c"]
     with pytest.raises(ValueError, match="0 test"):
         split_available(["balloons", "beads"], "default")
+
+
+def test_dev18_split_is_restriction_of_default_and_extends_dev8():
+    d, dev8, dev18 = cave_split("default"), cave_split("dev8"), cave_split("dev18")
+    assert len(dev18["train"]) == 16 and dev18["test"] == dev8["test"]
+    assert set(dev8["train"]) <= set(dev18["train"])
+    assert set(dev18["train"]) <= set(d["train"]) and set(dev18["test"]) <= set(d["test"])
+    assert not set(dev18["train"]) & set(dev18["test"])
+    assert len(set(dev18["train"])) == 16
+    assert "dev18" in list_cave_splits()
+
+
+@pytest.mark.skipif(not (SHARED / "cave_extra").is_dir(), reason="../shared/data/cave_extra is absent")
+def test_dev18_scenes_present_in_the_two_development_folders():
+    found = list_cave_scenes([SHARED / "cave", SHARED / "cave_extra"])
+    auto = split_available(found)
+    assert auto["split"] == "dev18" and not auto["missing"] and not auto["unassigned"]
+
+
+def test_several_roots_list_together_and_refuse_duplicates(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root, name in ((a, "balloons"), (b, "beads"), (b, "cloth")):
+        make_scene(root / f"{name}_ms", name, shape=(4, 4))
+    names = [s.name for s in list_cave_scenes([a, b])]
+    assert names == ["balloons", "beads", "cloth"]
+    make_scene(b / "balloons_ms", "balloons", shape=(4, 4))
+    with pytest.raises(DataFormatError, match="two CAVE folders") as e:
+        list_cave_scenes([a, b])
+    assert str(a) in str(e.value) and str(b) in str(e.value)

@@ -133,7 +133,11 @@ def _find_scene_dirs(root: Path) -> list:
 
 
 def list_cave_scenes(root) -> list:
-    """Find the CAVE scenes under ``root``.
+    """Find the CAVE scenes under ``root``, a folder or a list of folders.
+
+    Args:
+        root: a CAVE folder, or a sequence of them (e.g. the development scenes in one place
+            and more scenes in another); the scenes of all of them are listed together.
 
     Returns:
         ``list[SceneDir]`` sorted by name; ``SceneDir.path`` is the folder that directly holds
@@ -143,8 +147,11 @@ def list_cave_scenes(root) -> list:
     Raises:
         FileNotFoundError: ``root`` does not exist (the message says how to get the data).
         DataFormatError: ``root`` is a file (e.g. the zip: the message says how to unpack
-            it), holds no scene, or two folders claim the same scene name.
+            it), holds no scene, or two folders claim the same scene name (within one root
+            or across roots; the message names both paths).
     """
+    if isinstance(root, (list, tuple)):
+        return _list_many(root)
     root = Path(root).expanduser()
     if root.is_file():
         raise _not_a_folder(root, "CAVE folder")
@@ -174,6 +181,22 @@ def list_cave_scenes(root) -> list:
             )
         scenes[name] = d
     return [SceneDir(n, scenes[n]) for n in sorted(scenes)]
+
+
+def _list_many(roots) -> list:
+    """:func:`list_cave_scenes` over several folders; a scene name found twice is an error."""
+    if not roots:
+        raise ValueError("expected at least one CAVE folder, got an empty list")
+    scenes: dict = {}
+    for r in roots:
+        for s in list_cave_scenes(r):
+            if s.name in scenes:
+                raise DataFormatError(
+                    f"scene {s.name!r} is in two CAVE folders: {scenes[s.name].path} and {s.path}; "
+                    f"remove one copy or leave one folder out"
+                )
+            scenes[s.name] = s
+    return [scenes[n] for n in sorted(scenes)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -469,7 +492,8 @@ def load_cave(
     """Load several CAVE scenes.
 
     Args:
-        root: the CAVE folder (any layout :func:`list_cave_scenes` accepts).
+        root: the CAVE folder (any layout :func:`list_cave_scenes` accepts), or a list of
+            folders whose scenes are taken together.
         scenes: ``None`` or ``"all"`` (every scene found), ``"train"`` / ``"test"`` (that part
             of ``split``), one scene name, or a list of names.
         split: split name used for ``"train"`` / ``"test"`` (see :func:`cave_split`).
