@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Train (or continue) the shipped models, one after another, in the background-friendly way the
-# model cards record: one torch thread, CPU, resumable (run the same line again after a stop).
+# Train (or continue) the shipped models, one after another, the way their cards record: one
+# torch thread, CPU, resumable (run the same line again after a stop: it continues exactly).
 #   tools/train_zoo.sh small-paper abl-reference ...      # names of inr_lib/pretrained/configs/*.yaml
 # Data: the dev18 scenes in ../shared/data/cave and ../shared/data/cave_extra (or $ZOO_DATA).
+# Each start is logged with the code's commit in runs/zoo/NAME.out (the card's code_commit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -11,7 +12,7 @@ mkdir -p runs/zoo
 for name in "$@"; do
   cfg=inr_lib/pretrained/configs/$name.yaml
   [ -f "$cfg" ] || { echo "error: no config $cfg" >&2; exit 1; }
-  echo "== $(date -u +%FT%TZ) $name" >> runs/zoo/$name.out
+  echo "== $(date -u +%FT%TZ) $name commit $(git rev-parse HEAD)" >> runs/zoo/$name.out
   OMP_NUM_THREADS=1 nice -n 10 $PY -m inr_lib train --config "$cfg" --data "$DATA" --split dev18 \
     --out runs/zoo/$name --device cpu --resume --no-progress >> runs/zoo/$name.out 2>&1
 done

@@ -1,0 +1,160 @@
+"""Trained models shipped with the library (a small model zoo).
+
+Every model is package data: ``weights/<name>.safetensors`` (read without pickle) and a card
+``cards/<name>.json`` that says what it is, how exactly it was trained (command, committed
+config, data, split, epochs, steps, wall time, machine, code commit) and how it scores (the
+result files of ``python -m inr_lib evaluate`` on the test scenes, protocol included)::
+
+    from inr_lib import pretrained
+    pretrained.available()                  # {"small": "one-line description", ...}
+    model = pretrained.load("small")        # eval mode, float32, on the CPU
+    hsi = model.predict(rgb)                # (B, 31, H, W) from (B, 3, H, W) in [0, 1]
+    pretrained.card("small")["evaluation"]["tiled"]["mean"]["psnr"]
+
+The weights' SHA-256 is checked against the card on every load: a changed byte is an error.
+The training configs are in ``configs/`` next to this file; ``tools/train_zoo.sh`` and
+``tools/publish_model.py`` retrain and republish a model.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["available", "card", "load", "validate_card", "PretrainedError", "CARD_KEYS"]
+
+#: Keys every card has (``validate_card`` checks them and their types).
+CARD_KEYS: dict[str, type] = {
+    "name": str,
+    "description": str,
+    "arch": str,
+    "model_config": dict,
+    "params": int,
+    "config_file": str,
+    "command": str,
+    "data": dict,
+    "training": dict,
+    "code_commit": str,
+    "weights": dict,
+    "recommended_mode": str,
+    "evaluation": dict,
+}
+_DATA_KEYS = ("dataset", "split", "train_scenes", "test_scenes")
+_TRAINING_KEYS = ("epochs", "steps", "batch_size", "samples", "wall_time_s", "machine", "torch")
+_WEIGHTS_KEYS = ("file", "sha256", "dtype", "bytes")
+
+
+class PretrainedError(ValueError):
+    """An unknown model name, a damaged weights file, or an invalid card."""
+
+
+def _root() -> Path:
+    """The folder holding ``cards/`` and ``weights/`` (package data)."""
+    return Path(str(resources.files("inr_lib.pretrained")))
+
+
+def _card_path(name: str) -> Path:
+    return _root() / "cards" / f"{name}.json"
+
+
+def _names() -> list[str]:
+    folder = _root() / "cards"
+    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
+def available() -> dict[str, str]:
+    """The shipped models: ``{name: one-line description}``, sorted by name."""
+    return {name: card(name)["description"] for name in _names()}
+
+
+def card(name: str) -> dict[str, Any]:
+    """The card of a shipped model (a fresh dict; see the module docstring).
+
+    Raises:
+        PretrainedError: unknown name (the message lists the shipped ones) or an invalid card.
+    """
+    data = _read(name)
+    problems = validate_card(data)
+    if problems:
+        raise PretrainedError(f"the card {_card_path(name)} is invalid: {'; '.join(problems)}")
+    return data
+
+
+def _read(name: str) -> dict[str, Any]:
+    """The card as stored (not validated: :func:`load` needs only its model and weights)."""
+    path = _card_path(name)
+    if not path.is_file():
+        raise PretrainedError(f"no shipped model named {name!r}; available: {_names()}")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise PretrainedError(f"the card {path} cannot be read: {e}") from None
+
+
+def validate_card(data: dict) -> list[str]:
+    """Problems with a card (an empty list for a valid one): missing keys, wrong types,
+    missing training/data/weights fields, an evaluation without its protocol."""
+    problems = [f"{k!r} missing or not a {t.__name__}" for k, t in CARD_KEYS.items()
+                if not isinstance(data.get(k), t)]
+    if problems:
+        return problems
+    for section, keys in (("data", _DATA_KEYS), ("training", _TRAINING_KEYS), ("weights", _WEIGHTS_KEYS)):
+        problems += [f"{section}.{k} missing" for k in keys if k not in data[section]]
+    if data["arch"] not in ("inr", "cnn"):
+        problems.append(f"arch must be 'inr' or 'cnn', got {data['arch']!r}")
+    if data["recommended_mode"] not in data["evaluation"]:
+        problems.append(f"recommended_mode {data['recommended_mode']!r} has no evaluation")
+    for mode, res in data["evaluation"].items():
+        if not isinstance(res, dict) or not {"mean", "protocol", "per_scene"} <= set(res):
+            problems.append(f"evaluation.{mode} is not a result file of `inr_lib evaluate`")
+    if len(str(data["weights"].get("sha256", ""))) != 64:
+        problems.append("weights.sha256 is not a hex SHA-256")
+    if "python -m inr_lib train" not in data["command"]:
+        problems.append("command is not an `inr_lib train` command line")
+    return problems
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load(name: str, map_location: str | torch.device | None = None) -> nn.Module:
+    """A shipped model in eval mode, float32, on ``map_location`` (default: CPU).
+
+    The model gets ``checkpoint_info`` (``path`` = ``pretrained:<name>``, the weights'
+    ``sha256``, ``epoch``, ``arch``) that :func:`inr_lib.evaluate.evaluate` records.
+
+    Raises:
+        PretrainedError: unknown name, missing weights, or weights whose SHA-256 differs
+            from the card's (a damaged or altered file).
+    """
+    from safetensors.torch import load_file
+
+    from ..checkpoint import build_from_config
+
+    info = _read(name)
+    path = _root() / "weights" / info["weights"]["file"]
+    if not path.is_file():
+        raise PretrainedError(f"the weights of {name!r} are missing: {path}; reinstall inr_lib")
+    digest = _sha256(path)
+    if digest != info["weights"]["sha256"]:
+        raise PretrainedError(
+            f"the weights {path} do not match their card (SHA-256 {digest[:12]}..., card "
+            f"{info['weights']['sha256'][:12]}...): the file is damaged or was altered; "
+            f"reinstall inr_lib")
+    state = load_file(str(path))          # safetensors: tensors only, no code runs
+    model = build_from_config(info["arch"], info["model_config"])
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    model = model.eval().to(map_location or "cpu")
+    model.checkpoint_info = {"path": f"pretrained:{name}", "sha256": digest,
+                             "epoch": int(info["training"]["epochs"]), "arch": info["arch"]}
+    return model

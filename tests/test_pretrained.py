@@ -1,0 +1,134 @@
+"""The shipped model zoo: cards validate, weights match their SHA-256, and every shipped model
+still scores what its card says on the dev18 test scenes (a model-code change that silently
+breaks the shipped weights fails here)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from inr_lib import build_model, pretrained
+from inr_lib.pretrained import PretrainedError, validate_card
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHIPPED = sorted(pretrained.available())
+
+
+def _tiny_zoo(root: Path) -> str:
+    """A zoo folder with one tiny model and a complete card; returns the model's name."""
+    from safetensors.torch import save_file
+
+    from inr_lib.pretrained import _sha256
+
+    model = build_model("tiny", seed=3)
+    (root / "weights").mkdir(parents=True)
+    (root / "cards").mkdir()
+    path = root / "weights" / "toy.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    result = {"mean": {"psnr": 1.0}, "per_scene": [], "protocol": {"inference": {"mode": "tiled"}}}
+    card = {
+        "name": "toy", "description": "a tiny untrained model for tests", "arch": "inr",
+        "model_config": model.config.to_dict(), "params": sum(p.numel() for p in model.parameters()),
+        "config_file": "inr_lib/configs/tiny.yaml",
+        "command": "python -m inr_lib train --config tiny --data synthetic --out runs/toy",
+        "data": {"dataset": "synthetic", "split": "fallback", "train_scenes": [], "test_scenes": []},
+        "training": {"epochs": 0, "steps": 0, "batch_size": 4, "samples": 0, "wall_time_s": 0,
+                     "machine": "none", "torch": torch.__version__},
+        "code_commit": "0" * 40,
+        "weights": {"file": path.name, "sha256": _sha256(path), "dtype": "float32",
+                    "bytes": path.stat().st_size},
+        "recommended_mode": "tiled", "evaluation": {"tiled": result},
+    }
+    (root / "cards" / "toy.json").write_text(json.dumps(card))
+    return "toy"
+
+
+@pytest.fixture
+def toy_zoo(tmp_path, monkeypatch):
+    name = _tiny_zoo(tmp_path / "zoo")
+    monkeypatch.setattr(pretrained, "_root", lambda: tmp_path / "zoo")
+    return tmp_path / "zoo", name
+
+
+def test_load_gives_the_saved_function_in_eval_mode(toy_zoo):
+    root, name = toy_zoo
+    assert pretrained.available() == {name: "a tiny untrained model for tests"}
+    model = pretrained.load(name)
+    assert not model.training and model.checkpoint_info["path"] == f"pretrained:{name}"
+    reference = build_model("tiny", seed=3).eval()
+    x = torch.rand(1, 3, 12, 16)
+    with torch.no_grad():
+        assert torch.equal(model(x), reference(x))
+
+
+def test_tampered_weights_are_refused(toy_zoo):
+    root, name = toy_zoo
+    path = root / "weights" / f"{name}.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01                          # one bit of one weight
+    path.write_bytes(bytes(data))
+    with pytest.raises(PretrainedError, match="do not match their card"):
+        pretrained.load(name)
+
+
+def test_unknown_name_lists_the_shipped_ones(toy_zoo):
+    with pytest.raises(PretrainedError, match=r"available: \['toy'\]"):
+        pretrained.load("nope")
+    with pytest.raises(PretrainedError, match="no shipped model"):
+        pretrained.card("nope")
+
+
+def test_invalid_cards_are_reported(toy_zoo):
+    root, name = toy_zoo
+    good = json.loads((root / "cards" / f"{name}.json").read_text())
+    assert validate_card(good) == []
+    for broken, pattern in (
+        ({**good, "weights": {**good["weights"], "sha256": "abc"}}, "sha256"),
+        ({k: v for k, v in good.items() if k != "command"}, "'command' missing"),
+        ({**good, "recommended_mode": "whole"}, "no evaluation"),
+        ({**good, "evaluation": {"tiled": {"mean": {}}}}, "not a result file"),
+        ({**good, "training": {"epochs": 1}}, "training.steps missing"),
+    ):
+        assert any(pattern in p for p in validate_card(broken)), pattern
+    (root / "cards" / f"{name}.json").write_text(json.dumps({**good, "arch": "gan"}))
+    with pytest.raises(PretrainedError, match="arch must be"):
+        pretrained.card(name)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_card_validates_and_weights_match(name):
+    info = pretrained.card(name)
+    assert info["name"] == name and info["data"]["split"] == "dev18"
+    assert (Path(pretrained.__file__).parent / info["config_file"].split("pretrained/", 1)[1]).is_file()
+    model = pretrained.load(name)
+    assert sum(p.numel() for p in model.parameters()) == info["params"]
+
+
+def test_shipped_weights_fit_the_size_limit():
+    total = sum(p.stat().st_size for p in (Path(pretrained.__file__).parent / "weights").glob("*.safetensors"))
+    assert total <= 30 * 2**20, f"shipped weights take {total / 2**20:.1f} MB, over 30 MB"
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no shipped models yet")
+@pytest.mark.skipif(not (SHARED / "cave_extra").is_dir(),
+                    reason="../shared/data (the dev18 scenes) is absent: shipped scores not re-checked")
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_scores_what_its_card_says(name):
+    from inr_lib.data import load_cave
+    from inr_lib.evaluate import evaluate
+
+    info = pretrained.card(name)
+    model = pretrained.load(name)
+    scenes = load_cave([SHARED / "cave", SHARED / "cave_extra"], info["data"]["test_scenes"], strict=True)
+    for mode, result in info["evaluation"].items():
+        inf = result["protocol"]["inference"]
+        proto = result["protocol"]
+        got = evaluate(model, scenes, mode=inf["mode"], tile=inf.get("tile") or 64,
+                       overlap=inf.get("overlap") or 0, self_ensemble=inf["self_ensemble"],
+                       border=proto["border"], rgb_source=proto["rgb"]["source"], progress=False)
+        assert [s["scene"] for s in got["per_scene"]] == [s["scene"] for s in result["per_scene"]]
+        for new, old in zip(got["per_scene"], result["per_scene"]):
+            assert new["psnr"] == pytest.approx(old["psnr"], abs=0.01), (mode, old["scene"])
