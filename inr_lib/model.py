@@ -433,13 +433,16 @@ class INRHSISR(nn.Module):
 
         ``matrix`` maps ``[r, g, b, 1]`` (values in [0, 1]) to the 31 bands in [0, 1], e.g.
         a ridge regression fitted on training pixels; it is converted to the model's
-        [-1, 1] units. Requires ``linear_prior=True``.
+        [-1, 1] units. Requires ``linear_prior=True``. For a continuous ``spectral`` the
+        prior holds basis coefficients: those of the least-squares fit of the 31 bands
+        (``pinv(basis) @ bands``).
         """
         if self.prior is None:
             raise RuntimeError("this model was built without linear_prior=True")
         m = torch.as_tensor(matrix, dtype=self.prior.dtype, device=self.prior.device)
-        if m.shape != self.prior.shape:
-            raise ValueError(f"expected a {tuple(self.prior.shape)} matrix, got {tuple(m.shape)}")
+        want = (self.config.out_channels, self.config.in_channels + 1)
+        if tuple(m.shape) != want:
+            raise ValueError(f"expected a {want} matrix, got {tuple(m.shape)}")
         # y01 = A rgb01 + b ; rgb01 = (x + 1)/2, y = 2 y01 - 1  =>  y = A x + (A 1 + 2 b - 1)
         A, b = m[:, :-1], m[:, -1]
         bands = torch.cat([A, (A.sum(1) + 2 * b - 1)[:, None]], dim=1)   # (31, 4), [-1, 1]
