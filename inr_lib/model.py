@@ -15,13 +15,13 @@ An RGB image ``(B, 3, H, W)`` in [0, 1] goes in, a 31-band spectral image
 
 Because the MLP is a function of a *continuous* position, :meth:`INRHSISR.render` can
 evaluate it between pixels and return the spectral image at another resolution.
+:meth:`INRHSISR.predict` runs big images as overlapping tiles with bounded memory.
 
 With ``spectral="continuous"`` the function is continuous in wavelength too: the MLP's last
 layer outputs the ``K`` coefficients of a smooth basis over 400..700 nm
 (:mod:`inr_lib.spectral_basis`; cubic B-splines with 13 functions, chosen by
 ``benchmarks/spectral_basis.py``) and :meth:`INRHSISR.spectra` evaluates the spectrum at any
 wavelengths; ``model(rgb)`` is that function at the 31 band centres.
-:meth:`INRHSISR.predict` runs big images as overlapping tiles with bounded memory.
 """
 from __future__ import annotations
 
