@@ -16,14 +16,22 @@ An RGB image ``(B, 3, H, W)`` in [0, 1] goes in, a 31-band spectral image
 Because the MLP is a function of a *continuous* position, :meth:`INRHSISR.render` can
 evaluate it between pixels and return the spectral image at another resolution.
 :meth:`INRHSISR.predict` runs big images as overlapping tiles with bounded memory.
+
+With ``spectral="continuous"`` the function is continuous in wavelength too: the MLP's last
+layer outputs the ``K`` coefficients of a smooth basis over 400..700 nm
+(:mod:`inr_lib.spectral_basis`; cubic B-splines with 13 functions, chosen by
+``benchmarks/spectral_basis.py``) and :meth:`INRHSISR.spectra` evaluates the spectrum at any
+wavelengths; ``model(rgb)`` is that function at the 31 band centres.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,6 +40,8 @@ from .encoding import check_encoding, encode, encoding_channels, encoding_grid
 from .hypernet import NORMS, HyperNetwork
 from .pixelwise import (PIXELWISE, apply_mlp_per_pixel, apply_mlp_tiles, from_tiles,
                         mlp_param_count, mlp_param_slices, to_tiles)
+from .spectral import WAVELENGTHS
+from .spectral_basis import as_wavelengths, basis_matrix, check_spectral, parse_spectral
 from .tiling import tiled_apply
 
 #: version of the configuration format, stored in checkpoints
@@ -57,6 +67,13 @@ class ModelConfig:
             RGB (initialised to zero, or in closed form with
             :meth:`INRHSISR.set_linear_prior`) plus the MLP's output (a residual).
         pixelwise: "fast" or "readable" implementation of the per-pixel MLPs (same result).
+        spectral: ``"bands"`` (the paper: the MLP outputs the 31 band values) or a function
+            continuous in wavelength: ``"continuous"`` (= ``"bspline13"``), ``"bsplineK"``
+            (cubic B-splines with K functions) or ``"cosineK"`` (cosine series); the MLP then
+            outputs K basis coefficients (see :mod:`inr_lib.spectral_basis`). Written by
+            :meth:`to_dict` only when not ``"bands"``, so configs of band models are unchanged
+            (older inr_lib versions read them, runs resume across versions) and configs
+            without the key load as ``"bands"``.
     """
 
     in_channels: int = 3
@@ -73,6 +90,7 @@ class ModelConfig:
     hyper: str = "conv"
     linear_prior: bool = False
     pixelwise: str = "fast"
+    spectral: str = "bands"
 
     def __post_init__(self):
         self.periods = tuple(float(p) for p in self.periods)
@@ -86,12 +104,24 @@ class ModelConfig:
             raise ValueError(f"unknown pixelwise {self.pixelwise!r}: expected one of {tuple(PIXELWISE)}")
         if self.tile < 1 or self.tile & (self.tile - 1):
             raise ValueError(f"tile must be a power of two, got {self.tile}")
+        check_spectral(self.spectral)
+        if self.spectral != "bands" and self.out_channels != len(WAVELENGTHS):
+            raise ValueError(f"spectral={self.spectral!r} evaluates its function at the "
+                             f"{len(WAVELENGTHS)} band centres; out_channels must be "
+                             f"{len(WAVELENGTHS)}, got {self.out_channels}")
+
+    @property
+    def mlp_out(self) -> int:
+        """Outputs of the per-pixel MLP: 31 band values, or K basis coefficients."""
+        parsed = parse_spectral(self.spectral)
+        return self.out_channels if parsed is None else parsed[1]
 
     @property
     def mlp_widths(self) -> tuple:
-        """``(C_in, hidden..., C_out)``, e.g. (11, 64, 64, 64, 64, 31)."""
+        """``(C_in, hidden..., C_out)``, e.g. (11, 64, 64, 64, 64, 31) (``C_out = K`` for a
+        continuous ``spectral``)."""
         c_in = self.in_channels + encoding_channels(self.encoding, self.periods)
-        return (c_in, *self.mlp_hidden, self.out_channels)
+        return (c_in, *self.mlp_hidden, self.mlp_out)
 
     @property
     def mlp_params(self) -> int:
@@ -101,6 +131,8 @@ class ModelConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["periods"], d["mlp_hidden"] = list(self.periods), list(self.mlp_hidden)
+        if d["spectral"] == "bands":
+            del d["spectral"]
         d["config_version"] = CONFIG_VERSION
         return d
 
@@ -150,8 +182,9 @@ class INRHSISR(nn.Module):
             self.hypernet = None
             self.shared_params = nn.Parameter(torch.zeros(P))
         if config.linear_prior:
-            # (C_out, C_in + 1): spectrum = prior @ [rgb; 1] in [-1, 1] units
-            self.prior = nn.Parameter(torch.zeros(config.out_channels, config.in_channels + 1))
+            # (C_out, C_in + 1): MLP output (bands or coefficients) = prior @ [rgb; 1] in
+            # [-1, 1] units
+            self.prior = nn.Parameter(torch.zeros(config.mlp_out, config.in_channels + 1))
         else:
             self.prior = None
 
@@ -213,9 +246,33 @@ class INRHSISR(nn.Module):
         w, b = self.prior[:, :-1], self.prior[:, -1]
         return out + torch.einsum("oc,bchw->bohw", w.to(x.dtype), x) + b.view(1, -1, 1, 1)
 
+    def _evaluate(self, raw: torch.Tensor, wavelengths: np.ndarray | None = None) -> torch.Tensor:
+        """MLP outputs ``(B, C_out, H, W)`` in [-1, 1] units -> spectra ``(B, N, H, W)`` (same
+        units) at ``wavelengths`` (nm, ``(N,)``; None: the 31 band centres).
+
+        ``"bands"``: the outputs are the bands (None returns ``raw`` itself; other wavelengths
+        must be band centres). Continuous: ``sum_k c_k B_k(l)``, the basis computed in
+        float64 and cast to ``raw``'s dtype.
+        """
+        spectral = self.config.spectral
+        if spectral == "bands":
+            return raw if wavelengths is None else raw[:, _band_centre_indices(wavelengths)]
+        basis = (_centre_basis(spectral) if wavelengths is None
+                 else basis_matrix(spectral, wavelengths))            # (N, K) float64
+        basis = torch.tensor(basis, dtype=raw.dtype, device=raw.device)
+        return torch.einsum("nk,bkhw->bnhw", basis, raw)
+
     # ---------------------------------------------------------------- forward
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, H, W)`` in [0, 1] -> ``(B, 31, H, W)`` in [0, 1] (unclamped)."""
+        """``(B, 3, H, W)`` in [0, 1] -> ``(B, 31, H, W)`` in [0, 1] (unclamped).
+
+        For a continuous ``spectral`` this is the per-pixel spectral function at the 31 band
+        centres, computed exactly as ``spectra(rgb, WAVELENGTHS)``.
+        """
+        return (self._evaluate(self._raw(rgb)) + 1) / 2
+
+    def _raw(self, rgb: torch.Tensor) -> torch.Tensor:
+        """The MLP outputs (plus the prior) in [-1, 1] units, ``(B, C_out, H, W)``."""
         self._check_input(rgb)
         rgb = self._as_model_dtype(rgb)
         cfg = self.config
@@ -232,7 +289,7 @@ class INRHSISR(nn.Module):
             apply = PIXELWISE[cfg.pixelwise]
             out = apply(params, inp, cfg.mlp_widths, cfg.tile, cfg.negative_slope)
         out = self._add_prior(out, x)
-        return (out[..., :H, :W] + 1) / 2
+        return out[..., :H, :W]
 
     # ---------------------------------------------------------------- the INR payoff
     def render(self, rgb: torch.Tensor, size: tuple[int, int], rows_per_chunk: int | None = None
@@ -253,8 +310,15 @@ class INRHSISR(nn.Module):
                 ``B * P * W2`` numbers); default chooses ~64 M numbers per chunk.
 
         Returns:
-            ``(B, 31, H2, W2)``.
+            ``(B, 31, H2, W2)`` (for a continuous ``spectral``, its function at the 31 band
+            centres; other wavelengths: :meth:`spectra` with ``size``).
         """
+        return (self._evaluate(self._render_raw(rgb, size, rows_per_chunk)) + 1) / 2
+
+    def _render_raw(self, rgb: torch.Tensor, size: tuple[int, int],
+                    rows_per_chunk: int | None = None) -> torch.Tensor:
+        """:meth:`render` before the output is mapped to wavelengths: ``(B, C_out, H2, W2)``
+        in [-1, 1] units."""
         self._check_input(rgb)
         rgb = self._as_model_dtype(rgb)
         cfg, t = self.config, self.config.tile
@@ -284,7 +348,49 @@ class INRHSISR(nn.Module):
             y = apply_mlp_per_pixel(pix, torch.cat([rgb_c, enc], 1), cfg.mlp_widths,
                                     cfg.negative_slope)
             out.append(self._add_prior(y, rgb_c))
-        return (torch.cat(out, dim=2) + 1) / 2
+        return torch.cat(out, dim=2)
+
+    # ---------------------------------------------------------------- continuous in wavelength
+    def spectra(self, rgb: torch.Tensor, wavelengths, size: tuple[int, int] | None = None, *,
+                extrapolate: bool = False, rows_per_chunk: int | None = None) -> torch.Tensor:
+        """The spectral image at any wavelengths (nm) inside the trained range 400..700 nm.
+
+        Args:
+            rgb: ``(B, 3, H, W)`` in [0, 1].
+            wavelengths: ``N`` wavelengths in nm (list, numpy array or tensor; any order,
+                repeats allowed), e.g. ``numpy.arange(400, 701)`` for 1 nm steps.
+            size: None for the input grid (as :meth:`forward`), or ``(H2, W2)`` to evaluate
+                at :meth:`render`'s continuous coordinates.
+            extrapolate: continue the end pieces of the basis outside 400..700 nm (opt-in;
+                nothing was trained there). Continuous models only.
+            rows_per_chunk: passed to :meth:`render` when ``size`` is given.
+
+        Returns:
+            ``(B, N, H, W)`` (or ``(B, N, H2, W2)``) in [0, 1] units, unclamped, in the
+            model's dtype. Memory: ``B * N * H * W`` numbers (a 512x512 image at 1 nm steps,
+            301 wavelengths: 79 M numbers).
+
+        Continuous models: ``sum_k c_k(x) B_k(l)`` for each pixel ``x`` and wavelength ``l``;
+        at the 31 band centres it equals ``model(rgb)`` (same computation). ``"bands"``
+        models have no function between bands: they accept only band centres (400, 410,
+        ..., 700 nm) and return those bands of ``model(rgb)``; any other wavelength raises
+        ValueError.
+
+        Raises:
+            ValueError: a wavelength outside 400..700 nm (without ``extrapolate``), or not a
+                band centre for a ``"bands"`` model.
+        """
+        if self.config.spectral == "bands":
+            if extrapolate:
+                raise ValueError("extrapolate=True needs a model continuous in wavelength "
+                                 "(build_model(..., spectral='continuous')); this one outputs "
+                                 "31 bands")
+            wl = as_wavelengths(wavelengths)
+            _band_centre_indices(wl)                   # fail before running the network
+        else:
+            wl = as_wavelengths(wavelengths, extrapolate=extrapolate)
+        raw = self._raw(rgb) if size is None else self._render_raw(rgb, size, rows_per_chunk)
+        return (self._evaluate(raw, wl) + 1) / 2
 
     # ---------------------------------------------------------------- big images
     @torch.no_grad()
@@ -327,17 +433,24 @@ class INRHSISR(nn.Module):
 
         ``matrix`` maps ``[r, g, b, 1]`` (values in [0, 1]) to the 31 bands in [0, 1], e.g.
         a ridge regression fitted on training pixels; it is converted to the model's
-        [-1, 1] units. Requires ``linear_prior=True``.
+        [-1, 1] units. Requires ``linear_prior=True``. For a continuous ``spectral`` the
+        prior holds basis coefficients: those of the least-squares fit of the 31 bands
+        (``pinv(basis) @ bands``).
         """
         if self.prior is None:
             raise RuntimeError("this model was built without linear_prior=True")
         m = torch.as_tensor(matrix, dtype=self.prior.dtype, device=self.prior.device)
-        if m.shape != self.prior.shape:
-            raise ValueError(f"expected a {tuple(self.prior.shape)} matrix, got {tuple(m.shape)}")
+        want = (self.config.out_channels, self.config.in_channels + 1)
+        if tuple(m.shape) != want:
+            raise ValueError(f"expected a {want} matrix, got {tuple(m.shape)}")
         # y01 = A rgb01 + b ; rgb01 = (x + 1)/2, y = 2 y01 - 1  =>  y = A x + (A 1 + 2 b - 1)
         A, b = m[:, :-1], m[:, -1]
-        self.prior[:, :-1] = A
-        self.prior[:, -1] = A.sum(1) + 2 * b - 1
+        bands = torch.cat([A, (A.sum(1) + 2 * b - 1)[:, None]], dim=1)   # (31, 4), [-1, 1]
+        if self.config.spectral != "bands":
+            # coefficients whose function is the least-squares fit of the 31 band values
+            basis = torch.tensor(_centre_basis(self.config.spectral), dtype=torch.float64)
+            bands = (torch.linalg.pinv(basis) @ bands.double()).to(bands.dtype)
+        self.prior.copy_(bands)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -345,7 +458,31 @@ class INRHSISR(nn.Module):
     def extra_repr(self) -> str:
         c = self.config
         return (f"encoding={c.encoding}, norm={c.norm}, tile={c.tile}, "
-                f"mlp={c.mlp_widths} (P={c.mlp_params})")
+                f"mlp={c.mlp_widths} (P={c.mlp_params})"
+                + ("" if c.spectral == "bands" else f", spectral={c.spectral}"))
+
+
+@functools.lru_cache(maxsize=None)
+def _centre_basis(spectral: str) -> np.ndarray:
+    """The basis of a continuous ``spectral`` at the 31 band centres, ``(31, K)`` float64."""
+    basis = basis_matrix(spectral, WAVELENGTHS)
+    basis.flags.writeable = False
+    return basis
+
+
+def _band_centre_indices(wavelengths: np.ndarray) -> list[int]:
+    """Band indices of wavelengths that are band centres (a ``"bands"`` model's only
+    outputs), or ValueError."""
+    idx = np.rint((np.asarray(wavelengths, dtype=np.float64) - WAVELENGTHS[0]) / 10)
+    ok = (idx >= 0) & (idx < len(WAVELENGTHS))
+    ok &= np.abs(WAVELENGTHS[np.clip(idx, 0, len(WAVELENGTHS) - 1).astype(int)]
+                 - wavelengths) < 1e-6
+    if not ok.all():
+        bad = np.asarray(wavelengths)[~ok][:5].tolist()
+        raise ValueError(f"this model outputs 31 bands (spectral='bands') and has no value "
+                         f"at {bad} nm; ask for band centres 400, 410, ..., 700 nm, or use a "
+                         f"model built with spectral='continuous'")
+    return idx.astype(int).tolist()
 
 
 def _bilinear(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
@@ -417,7 +554,9 @@ def build_model(preset_or_config: str | ModelConfig | Mapping[str, Any] = "paper
         preset_or_config: a preset name (``"paper"``, ``"small"``, ``"tiny"``), a
             :class:`ModelConfig`, or a dict of config fields (e.g. from a checkpoint).
         seed: seed of the (explicit) weight initialisation.
-        **overrides: any :class:`ModelConfig` field, e.g. ``encoding="tile"``, ``norm="none"``.
+        **overrides: any :class:`ModelConfig` field, e.g. ``encoding="tile"``, ``norm="none"``,
+            ``spectral="continuous"`` (a spectrum continuous in wavelength, see
+            :meth:`INRHSISR.spectra`).
 
     Returns:
         An :class:`INRHSISR` module (on CPU, float32, train mode).

@@ -61,6 +61,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from . import checkpoint as ckpt_lib
 from .data.patches import PatchDataset
+from .spectral_basis import target_bands, target_wavelengths
 
 __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "OutputDirError", "train",
            "list_presets", "build_for_config", "amp_dtype_for"]
@@ -118,6 +119,10 @@ class TrainConfig:
         num_workers: DataLoader workers (None: 0 on CPU, up to 4 per process on CUDA).
         tensorboard: also write TensorBoard scalars to ``OUT/tb`` (if installed).
         checkpoint_every: write ``last.pt`` every this many epochs (and after the last).
+        wavelengths: the target bands in nm (a subset of 400, 410, ..., 700), or None for
+            all 31. The model still predicts all 31 bands; only these enter the loss (e.g.
+            the 16 even bands, to hold out the odd ones). Validation metrics are computed
+            on all 31 bands, so held-out bands are measured.
     """
 
     name: str = "paper"
@@ -146,6 +151,7 @@ class TrainConfig:
     num_workers: int | None = None
     tensorboard: bool = False
     checkpoint_every: int = 1
+    wavelengths: list | None = None
 
     def __post_init__(self):
         self.betas = tuple(float(b) for b in self.betas)
@@ -169,6 +175,10 @@ class TrainConfig:
             problems.append(f"best_metric must be psnr/ssim/sam/rmse/mrae, got {self.best_metric!r}")
         if not self.lr > 0:
             problems.append(f"lr must be positive, got {self.lr}")
+        try:
+            self.wavelengths = target_wavelengths(self.wavelengths)
+        except ValueError as e:
+            problems.append(str(e))
         if problems:
             raise ValueError("invalid training configuration: " + "; ".join(problems))
 
@@ -576,7 +586,7 @@ def _train(cfg, train_scenes, val_scenes, out_dir, resume, device, progress, cal
             hsi = hsi.to(device, non_blocking=True)
             with _autocast(device, amp_dtype):
                 pred = net(rgb)
-            loss = F.l1_loss(pred.float() * 2 - 1, hsi * 2 - 1)
+            loss = F.l1_loss(*target_bands(pred.float() * 2 - 1, hsi * 2 - 1, cfg.wavelengths))
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if cfg.grad_clip:
