@@ -321,6 +321,20 @@ def bench_summary(rows: list) -> dict:
     return out
 
 
+def bench_projection(rows: list, preset: str = "paper") -> dict | None:
+    """Projected training hours from bench.py's fast bf16 step (compile off) alone: a
+    GPU-bound lower bound (no data loading, no validation); None without that row."""
+    row = next((x for x in rows if x.get("status") == "ok" and (x["preset"], x["kind"], x["path"], x["dtype"])
+                == (preset, "train", "fast", "bf16") and not x["compile"]), None)
+    if row is None:
+        return None
+    sps = row["samples_per_s"]
+    return {"samples_per_s": round(sps, 1), "batch": row["batch"],
+            **{f"{name}_train_hours": round(int(_preset_schedule(name)["epochs"]) * PAPER_CROPS_PER_EPOCH
+                                            / sps / 3600, 2) for name in ("paper", "colab")},
+            "note": "bench.py's fast bf16 training step alone (no loader, no validation, no compile)"}
+
+
 # ------------------------------------------------------------------------------ stages 3-4
 def _preset_schedule(name: str) -> dict:
     """Epochs and validation period of a training preset (following ``base:``)."""
@@ -395,9 +409,10 @@ def train_summary(hist: list, cfg: dict) -> dict:
                       "validation_hours_per_test_scene": round(val_h, 3), "val_every": every}
     out["projection"] = proj
     out["projection_note"] = (f"hours = epochs x {PAPER_CROPS_PER_EPOCH} crops (18 training scenes x 56, the "
-                              f"paper's epoch) / the measured samples/s of this run (end to end: loader, "
-                              f"optimiser, checkpoint excluded except at the end); validation adds "
-                              f"validation_hours_per_test_scene per full-size test scene")
+                              f"paper's epoch) / the median samples/s of this run's epochs after the first "
+                              f"(end to end: data loading, the loader's start every epoch, forward, backward, "
+                              f"Adam; pessimistic with few training scenes, hence few steps per epoch); "
+                              f"validation adds validation_hours_per_test_scene for each full-size test scene")
     return out
 
 
@@ -483,16 +498,7 @@ def check(a) -> dict:
         bench["summary"] = bench_summary(bench["rows"])
         save("bench", bench)
     train = res["stages"]["train"]
-    if train.get("samples_per_s") and not a.dry_run:
-        bt = bench["summary"].get("paper", {}).get("train", {})
-        if bt.get("fast_bf16_seconds"):
-            sps = 56 / bt["fast_bf16_seconds"]
-            train["projection_from_bench_step"] = {
-                "samples_per_s": round(sps, 1),
-                "paper_train_hours": round(1000 * PAPER_CROPS_PER_EPOCH / sps / 3600, 2),
-                "colab_train_hours": round(int(_preset_schedule("colab")["epochs"]) * PAPER_CROPS_PER_EPOCH
-                                           / sps / 3600, 2),
-                "note": "GPU-bound bound: bench.py's fast bf16 step (no loader, no compile)"}
+    train["projection_from_bench_step"] = bench_projection(bench["rows"])
     res["summary"] = {s: v.get("status") for s, v in res["stages"].items()}
     save("train", train)
     print(f"[gpu_check] wrote {path} in {res['wall_s']:.0f} s: {res['summary']}", flush=True)

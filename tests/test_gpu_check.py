@@ -143,6 +143,10 @@ def test_commands_run_with_the_real_tools_and_parse(staged, tmp_path):
     assert rows[0]["fraction_of_bf16_peak"] == pytest.approx(rows[0]["tflops_achieved"] / 989.0)
     s = gc.bench_summary(rows)["tiny"]
     assert s["best_train"]["samples_per_s"] > 0 and s["train"]["fast_bf16_seconds"] is None
+    assert gc.bench_projection(rows, "tiny") is None            # no bf16 row on the CPU
+    gpu_like = dict(rows[0], dtype="bf16", samples_per_s=1008 / 3.6)
+    proj = gc.bench_projection([gpu_like], "tiny")
+    assert (proj["paper_train_hours"], proj["colab_train_hours"]) == (1.0, 0.15)
 
 
 def test_the_gpu_plan_uses_options_that_exist(capsys):
