@@ -254,9 +254,9 @@ def bench_plan(a) -> list:
         ("bench_paper_train", common + ["--presets", "paper", "--kinds", "train"] + both, 100),
         ("bench_paper_infer", common + ["--presets", "paper", "--kinds", "infer"] + both, 75),
         ("bench_small", common + ["--presets", "small", "--kinds", "train", "infer"] + both, 75),
-        ("bench_compile", common + ["--presets", "paper", "small", "--kinds", "train", "--paths", "fast",
-                                    "--dtypes", "bf16", "--compile", "on"], 110),
-    ]
+    ] + [(f"bench_compile_{p}", common + ["--presets", p, "--kinds", "train", "--paths", "fast",
+                                          "--dtypes", "bf16", "--compile", "on"], t)
+         for p, t in (("paper", 100), ("small", 70))]
 
 
 def run_bench(r: Runner, a, py: str, steps_plan: list) -> dict:
@@ -456,6 +456,18 @@ def _manifest(data: Path) -> dict:
 
 
 # ------------------------------------------------------------------------------ the check
+def _guard(stage, *args) -> dict:
+    """Run a stage; a bug in the orchestration itself is recorded, not fatal to later stages."""
+    try:
+        return stage(*args)
+    except Exception as e:  # noqa: BLE001 - reported in the JSON, the check goes on
+        import traceback
+
+        print(f"[gpu_check] {stage.__name__} broke: {e!r}", flush=True)
+        return {"status": "error", "error": traceback.format_exc()[-2000:], "steps": [], "rows": [],
+                "summary": {}}
+
+
 def check(a) -> dict:
     a.out.mkdir(parents=True, exist_ok=True)
     a.work.mkdir(parents=True, exist_ok=True)
@@ -479,22 +491,32 @@ def check(a) -> dict:
         res["wall_s"] = round(time.monotonic() - r.t0, 1)
         path.write_text(json.dumps(res, indent=1, default=str))
 
-    inst = stage_install(r, a, py)
-    res["environment"] = inst.pop("environment")
+    res["warnings"] = []
+    if not (a.data / "cave").is_dir() or not a.stub and not list((a.data / "cave").iterdir()):
+        res["warnings"].append(f"no staged scenes in {a.data / 'cave'}: run `gpu_check.py --stage-data` "
+                               f"and carry the folder (train and evaluate will fail)")
+    if not a.dry_run and not list((a.data / "wheels").glob("*.whl")):
+        res["warnings"].append(f"no wheels in {a.data / 'wheels'}: pypng/colour-science may be missing")
+    for w in res["warnings"]:
+        print(f"[gpu_check] warning: {w}", flush=True)
+    inst = _guard(stage_install, r, a, py)
+    res["environment"] = inst.pop("environment", {})
     res["device_name"] = res["environment"].get("device_name")
     res["versions"] = {"torch": res["environment"].get("torch"), "cuda": res["environment"].get("torch_cuda"),
                        "python": res["environment"].get("python")}
     save("install", inst)
-    save("cuda_tests", stage_cuda_tests(r, a, py))
+    save("cuda_tests", _guard(stage_cuda_tests, r, a, py))
     plan = bench_plan(a)
-    bench = run_bench(r, a, py, plan[:1])                  # the paper training step first
+    bench = _guard(run_bench, r, a, py, plan[:1])          # the paper training step first
     save("bench", bench)
-    save("train", stage_train(r, a, py))
-    save("evaluate", stage_evaluate(r, a, py))
+    save("train", _guard(stage_train, r, a, py))
+    save("evaluate", _guard(stage_evaluate, r, a, py))
     if plan[1:]:
-        rest = run_bench(r, a, py, plan[1:])
-        bench = {"status": _worst(bench["steps"] + rest["steps"]), "steps": bench["steps"] + rest["steps"],
-                 "rows": bench["rows"] + rest["rows"]}
+        rest = _guard(run_bench, r, a, py, plan[1:])
+        broken = "error" in (bench["status"], rest["status"])
+        bench = {"status": "error" if broken else _worst(bench["steps"] + rest["steps"]),
+                 "steps": bench["steps"] + rest["steps"], "rows": bench["rows"] + rest["rows"],
+                 **{k: v for k, v in (bench | rest).items() if k == "error"}}
         bench["summary"] = bench_summary(bench["rows"])
         save("bench", bench)
     train = res["stages"]["train"]
@@ -639,7 +661,7 @@ def main(argv=None) -> int:
         stage_data(a)
         return 0
     res = check(a)
-    return 1 if any(v in ("failed", "timeout") for v in res["summary"].values()) else 0
+    return 1 if any(v in ("failed", "timeout", "error") for v in res["summary"].values()) else 0
 
 
 if __name__ == "__main__":
