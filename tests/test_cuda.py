@@ -148,16 +148,18 @@ def test_predict_and_render_on_cuda_equal_cpu(fp32):
 
 @pytest.mark.parametrize("mode", ["tiled", "whole"])
 def test_evaluate_on_cuda_equals_cpu(mode, fp32):
-    """Metrics agree within 0.01 dB PSNR, 1e-4 SSIM, 0.01 deg SAM, 1e-5 RMSE, 1e-4 MRAE."""
+    """Metrics agree within 0.01 dB PSNR, 1e-4 SSIM, 0.01 deg SAM, 1e-5 RMSE and a relative
+    1e-4 in MRAE (it divides by the target, which is near 0 in some bands)."""
     model = build_model("small", seed=0)
     kw = dict(mode=mode, tile=32, overlap=8, progress=False)
     cpu = evaluate(model, VAL + TRAIN[:1], device="cpu", **kw)
     gpu = evaluate(model, VAL + TRAIN[:1], device="cuda", **kw)
     assert gpu["protocol"]["device"].startswith("cuda") and cpu["protocol"]["device"] == "cpu"
-    tol = {"psnr": 1e-2, "ssim": 1e-4, "sam": 1e-2, "rmse": 1e-5, "mrae": 1e-4}
+    tol = {"psnr": 1e-2, "ssim": 1e-4, "sam": 1e-2, "rmse": 1e-5}
     for a, b in zip(cpu["per_scene"], gpu["per_scene"]):
         for k, t in tol.items():
             assert abs(a[k] - b[k]) <= t, (a["scene"], k, a[k], b[k])
+        assert abs(a["mrae"] - b["mrae"]) <= 1e-4 * max(1.0, abs(a["mrae"])), (a["scene"], a["mrae"], b["mrae"])
 
 
 # ------------------------------------------------------------------ exact resume on CUDA
