@@ -505,12 +505,19 @@ def check(a) -> dict:
     res["versions"] = {"torch": res["environment"].get("torch"), "cuda": res["environment"].get("torch_cuda"),
                        "python": res["environment"].get("python")}
     save("install", inst)
-    save("cuda_tests", _guard(stage_cuda_tests, r, a, py))
-    plan = bench_plan(a)
-    bench = _guard(run_bench, r, a, py, plan[:1])          # the paper training step first
+
+    def stage(name, fn, *args):
+        if a.only and name not in a.only:
+            return {"status": "skipped", "reason": f"not in --only {' '.join(a.only)}", "steps": [], "rows": [],
+                    "summary": {}}
+        return _guard(fn, *args)
+
+    save("cuda_tests", stage("cuda_tests", stage_cuda_tests, r, a, py))
+    plan = bench_plan(a) if not a.only or "bench" in a.only else []
+    bench = stage("bench", run_bench, r, a, py, plan[:1])  # the paper training step first
     save("bench", bench)
-    save("train", _guard(stage_train, r, a, py))
-    save("evaluate", _guard(stage_evaluate, r, a, py))
+    save("train", stage("train", stage_train, r, a, py))
+    save("evaluate", stage("evaluate", stage_evaluate, r, a, py))
     if plan[1:]:
         rest = _guard(run_bench, r, a, py, plan[1:])
         broken = "error" in (bench["status"], rest["status"])
@@ -634,6 +641,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--dry-run", action="store_true", help="CPU rehearsal: tiny sizes, no pip")
     ap.add_argument("--stub", action="store_true", help="with --dry-run: replace every step's command by a "
                     "no-op that prints it (tests the orchestration in seconds)")
+    ap.add_argument("--only", nargs="+", choices=STAGES[1:], default=None,
+                    help="run only these stages (after install), e.g. to rerun what failed")
     ap.add_argument("--stage-data", action="store_true", help="copy scenes and wheels into --dest and exit")
     ap.add_argument("--source", type=Path, default=SOURCE_CAVE, help="CAVE scenes to stage from")
     ap.add_argument("--dest", type=Path, default=REPO / "gpu_data", help="where --stage-data writes")

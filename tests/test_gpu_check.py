@@ -109,6 +109,15 @@ def test_stub_dry_run_writes_every_stage(staged, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["gpu_check.json", "gpu_check.log"]
 
 
+def test_only_runs_the_named_stages(staged, tmp_path):
+    out = tmp_path / "out"
+    assert gc.main(["--dry-run", "--stub", "--only", "train", "evaluate", "--data", str(staged),
+                    "--out", str(out), "--work", str(tmp_path / "work")]) == 0
+    res = json.loads((out / "gpu_check.json").read_text())
+    assert res["summary"] == {"install": "partial", "cuda_tests": "skipped", "bench": "skipped",
+                              "train": "ok", "evaluate": "ok"}
+
+
 def test_commands_run_with_the_real_tools_and_parse(staged, tmp_path):
     a = gc.parse_args(["--dry-run", "--data", str(staged), "--out", str(tmp_path / "out"),
                        "--work", str(tmp_path / "work")])
