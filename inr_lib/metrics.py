@@ -32,7 +32,7 @@ Values are not clipped: pass predictions clipped to [0, 1] if that is the protoc
 """
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Callable, Dict, Iterable, Optional
 
 import numpy as np
 import torch
@@ -396,7 +396,9 @@ UNITS: Dict[str, str] = {"psnr": "dB", "ssim": "", "sam": "deg", "rmse": "", "mr
 """Units for axis labels and tables."""
 
 
-def compute_all(pred: torch.Tensor, target: torch.Tensor, names=None) -> Dict[str, torch.Tensor]:
+def compute_all(
+    pred: torch.Tensor, target: torch.Tensor, names: Optional[Iterable[str]] = None
+) -> Dict[str, torch.Tensor]:
     """Evaluate several metrics at once.
 
     Args:

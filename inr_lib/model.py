@@ -410,7 +410,7 @@ def _init_weights(model: INRHSISR, seed: int) -> None:
 
 
 def build_model(preset_or_config: str | ModelConfig | Mapping[str, Any] = "paper", *,
-                seed: int = 0, **overrides) -> INRHSISR:
+                seed: int = 0, **overrides: Any) -> INRHSISR:
     """Build an INR-HSISR model.
 
     Args:
