@@ -119,6 +119,8 @@ class ModelConfig:
         return cls(**d)
 
 
+#: Named presets for :func:`build_model`: preset name -> the :class:`ModelConfig` fields it
+#: changes from the defaults (``"paper"`` changes none: the reference network).
 PRESETS: dict[str, dict] = {
     # the reference network: 63,545,439 parameters
     "paper": {},

@@ -109,7 +109,8 @@ def test_changelog_has_current_version(pyproject):
 
 def test_py_typed_is_shipped(pyproject):
     assert (REPO / "inr_lib" / "py.typed").is_file()
-    assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["inr_lib"]
+    data = pyproject["tool"]["setuptools"]["package-data"]
+    assert "py.typed" in data.get("inr_lib", []) + data.get("*", [])
 
 
 def _names(reqs) -> set:
