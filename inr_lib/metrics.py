@@ -320,11 +320,11 @@ class _SSIMWork:
         self.hv, self.wv = h - k.numel() + 1, w - k.numel() + 1
         self.t_rows = _band_matrix(k, min(_SSIM_BLOCK, self.hv))
         self.t_cols = _band_matrix(k, min(_SSIM_BLOCK, self.wv))
-        new = lambda size: torch.empty(size, dtype=torch.float64, device=device)  # noqa: E731
-        self.moments = new(h * 4 * n * w)
-        self.rows = new(self.hv * 4 * n * w)
-        self.cols = new(self.wv * self.hv * 4 * n)
-        self.tmp = [new(self.wv * self.hv * n) for _ in range(4)]
+        f64 = {"dtype": torch.float64, "device": device}
+        self.moments = torch.empty(h * 4 * n * w, **f64)
+        self.rows = torch.empty(self.hv * 4 * n * w, **f64)
+        self.cols = torch.empty(self.wv * self.hv * 4 * n, **f64)
+        self.tmp = [torch.empty(self.wv * self.hv * n, **f64) for _ in range(4)]
 
     def mean_ssim(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean SSIM map of each of N single-band images ``(N, H, W)`` -> ``(N,)``."""
