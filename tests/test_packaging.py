@@ -166,3 +166,43 @@ def test_notebook_extra_covers_chapter_imports(pyproject):
         f"chapters import {sorted(missing)}, which neither the dependencies nor the 'notebook' "
         f"extra of pyproject.toml install: add them to [project.optional-dependencies] notebook."
     )
+
+
+# Modules whose public functions promise full type hints (the package ships py.typed).
+TYPED_MODULES = ["metrics", "spectral", "model", "encoding", "hypernet", "pixelwise", "runtime",
+                 "data/cave", "data/nus", "data/ntire2018", "data/scene", "data/_io"]
+
+
+def _functions_lacking_hints(path: Path) -> list[str]:
+    """Public functions and methods of public classes in ``path`` without full annotations
+    (every parameter except self/cls, and the return value except for ``__init__``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            candidates = [(f"{node.name}.{f.name}", f, True) for f in node.body
+                          if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                          and (not f.name.startswith("_") or f.name in ("__init__", "__call__"))]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+            candidates = [(node.name, node, False)]
+        else:
+            continue
+        for name, f, is_method in candidates:
+            a = f.args
+            params = a.posonlyargs + a.args + a.kwonlyargs
+            if is_method and params and params[0].arg in ("self", "cls"):
+                params = params[1:]
+            params += [p for p in (a.vararg, a.kwarg) if p is not None]
+            missing = [p.arg for p in params if p.annotation is None]
+            if f.returns is None and f.name != "__init__":
+                missing.append("return")
+            if missing:
+                found.append(f"{name} ({', '.join(missing)})")
+    return found
+
+
+@pytest.mark.parametrize("module", TYPED_MODULES)
+def test_public_functions_have_type_hints(module):
+    path = REPO / "inr_lib" / f"{module}.py"
+    lacking = _functions_lacking_hints(path)
+    assert not lacking, f"inr_lib/{module}.py: public functions without full type hints: {lacking}"
