@@ -254,22 +254,29 @@ def _band_matrix(k: torch.Tensor, rows: int) -> torch.Tensor:
     return t
 
 
-def _filter_rows(a: torch.Tensor, t: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """"Valid" filtering of a matrix along its rows, ``(L, M)`` -> ``out`` ``(L - K + 1, M)``.
+def _filter_rows(a: torch.Tensor, t: torch.Tensor, out: Optional[torch.Tensor]) -> torch.Tensor:
+    """"Valid" filtering of a matrix along its rows, ``(L, M)`` -> ``(L - K + 1, M)``.
 
     ``t`` is a ``(b, b + K - 1)`` band matrix (:func:`_band_matrix`, ``b <= L - K + 1``):
     each block of ``b`` output rows is one matrix product of ``t`` with ``b + K - 1``
     consecutive input rows, so BLAS does the work (``a`` may be a transposed view). The
-    last block is shifted back to end at the last output row and so may recompute a few
-    rows of the previous block.
+    last block is shifted back to end at the last output row. The result is written into
+    ``out`` (the last block then rewrites a few rows of the previous one), or, with
+    ``out=None`` (differentiable), concatenated from the blocks without the repeated rows.
     """
-    b, n_out = t.shape[0], out.shape[0]
+    b = t.shape[0]
+    n_out = a.shape[0] - (t.shape[1] - b)
     starts = list(range(0, n_out - b + 1, b))
     if starts[-1] != n_out - b:
         starts.append(n_out - b)
-    for s in starts:
-        torch.mm(t, a[s : s + t.shape[1]], out=out[s : s + b])
-    return out
+    if out is not None:
+        for s in starts:
+            torch.mm(t, a[s : s + t.shape[1]], out=out[s : s + b])
+        return out
+    parts = [torch.mm(t, a[s : s + t.shape[1]]) for s in starts]
+    if len(starts) > 1:
+        parts[-1] = parts[-1][starts[-2] + b - starts[-1] :]
+    return torch.cat(parts)
 
 
 def ssim_per_band(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -303,7 +310,8 @@ def ssim_per_band(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         )
     x_all, y_all = pred.reshape(b * c, h, w), target.reshape(b * c, h, w)
     chunk = min(b * c, max(1, _SSIM_CHUNK_ELEMENTS // (h * w)))
-    work = _SSIMWork(chunk, h, w, pred.device)
+    grad = torch.is_grad_enabled() and (pred.requires_grad or target.requires_grad)
+    work = _SSIMWork(chunk, h, w, pred.device, buffers=not grad)
     out = [work.mean_ssim(x_all[i : i + chunk], y_all[i : i + chunk]) for i in range(0, b * c, chunk)]
     return torch.cat(out).reshape(b, c)
 
@@ -312,14 +320,19 @@ class _SSIMWork:
     """Buffers and band matrices for the SSIM of up to ``n`` single-band ``(H, W)`` images.
 
     The buffers (about 14 float64 copies of a chunk) are allocated once per
-    :func:`ssim_per_band` call and reused for every chunk.
+    :func:`ssim_per_band` call and reused for every chunk. With ``buffers=False`` every
+    step allocates its result instead, so that autograd can differentiate the SSIM (used
+    when an input requires grad).
     """
 
-    def __init__(self, n: int, h: int, w: int, device: torch.device) -> None:
+    def __init__(self, n: int, h: int, w: int, device: torch.device, buffers: bool = True) -> None:
         k = _gaussian_kernel_1d(device)
         self.hv, self.wv = h - k.numel() + 1, w - k.numel() + 1
         self.t_rows = _band_matrix(k, min(_SSIM_BLOCK, self.hv))
         self.t_cols = _band_matrix(k, min(_SSIM_BLOCK, self.wv))
+        self.buffers = buffers
+        if not buffers:
+            return
         f64 = {"dtype": torch.float64, "device": device}
         self.moments = torch.empty(h * 4 * n * w, **f64)
         self.rows = torch.empty(self.hv * 4 * n * w, **f64)
@@ -331,17 +344,23 @@ class _SSIMWork:
         n, h, w = x.shape
         hv, wv = self.hv, self.wv
         # The four moments side by side, (H, 4, N, W), filtered along H as an (H, 4 N W) matrix.
-        m = self.moments[: h * 4 * n * w].view(h, 4, n, w)
         xt, yt = x.transpose(0, 1), y.transpose(0, 1)  # (H, N, W) views
-        m[:, 0] = xt
-        m[:, 1] = yt
-        torch.mul(xt, xt, out=m[:, 2]).addcmul_(yt, yt)
-        torch.mul(xt, yt, out=m[:, 3])
-        v = _filter_rows(m.view(h, -1), self.t_rows, self.rows[: hv * 4 * n * w].view(hv, -1))
+        if self.buffers:
+            m = self.moments[: h * 4 * n * w].view(h, 4, n, w)
+            m[:, 0] = xt
+            m[:, 1] = yt
+            torch.mul(xt, xt, out=m[:, 2]).addcmul_(yt, yt)
+            torch.mul(xt, yt, out=m[:, 3])
+            v_out = self.rows[: hv * 4 * n * w].view(hv, -1)
+            f_out = self.cols[: wv * hv * 4 * n].view(wv, -1)
+            t0, t1, t2, t3 = (t[: wv * hv * n].view(wv, hv, n) for t in self.tmp)
+        else:
+            m = torch.stack([xt, yt, xt * xt + yt * yt, xt * yt], dim=1)
+            v_out = f_out = t0 = t1 = t2 = t3 = None
+        v = _filter_rows(m.view(h, -1), self.t_rows, v_out)  # (H - 10, 4 N W)
         # Along W: the transposed view (W, (H - 10) 4 N) of the result needs no copy.
-        f = _filter_rows(v.view(-1, w).t(), self.t_cols, self.cols[: wv * hv * 4 * n].view(wv, -1))
+        f = _filter_rows(v.view(-1, w).t(), self.t_cols, f_out)  # (W - 10, (H - 10) 4 N)
         ux, uy, uq, uxy = f.view(wv, hv, 4, n).unbind(2)  # (W - 10, H - 10, N) each
-        t0, t1, t2, t3 = (t[: wv * hv * n].view(wv, hv, n) for t in self.tmp)
         c1 = (SSIM_K1 * 1.0) ** 2
         c2 = (SSIM_K2 * 1.0) ** 2
         uxuy = torch.mul(ux, uy, out=t0)
