@@ -74,8 +74,9 @@ def encode(kind: str, rows: torch.Tensor, cols: torch.Tensor, height: int, width
 
 
 def encoding_grid(kind: str, height: int, width: int, *, ref_size: tuple[int, int] | None = None,
-                  periods: Sequence[float] = DEFAULT_PERIODS, device=None,
-                  dtype=torch.float32) -> torch.Tensor:
+                  periods: Sequence[float] = DEFAULT_PERIODS,
+                  device: torch.device | str | None = None,
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The encoding at every pixel of an ``height x width`` grid.
 
     Args:

@@ -151,6 +151,8 @@ class ModelConfig:
         return cls(**d)
 
 
+#: Named presets for :func:`build_model`: preset name -> the :class:`ModelConfig` fields it
+#: changes from the defaults (``"paper"`` changes none: the reference network).
 PRESETS: dict[str, dict] = {
     # the reference network: 63,545,439 parameters
     "paper": {},
@@ -547,7 +549,7 @@ def _init_weights(model: INRHSISR, seed: int) -> None:
 
 
 def build_model(preset_or_config: str | ModelConfig | Mapping[str, Any] = "paper", *,
-                seed: int = 0, **overrides) -> INRHSISR:
+                seed: int = 0, **overrides: Any) -> INRHSISR:
     """Build an INR-HSISR model.
 
     Args:

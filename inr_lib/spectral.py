@@ -35,7 +35,7 @@ from __future__ import annotations
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Union
+from typing import Sequence, Union
 
 import numpy as np
 
@@ -89,7 +89,11 @@ def _canonical(name: str) -> str:
     return key
 
 
-def resample_response(wavelengths, values, name: str = "response") -> np.ndarray:
+def resample_response(
+    wavelengths: Union[np.ndarray, Sequence[float]],
+    values: Union[np.ndarray, Sequence[Sequence[float]]],
+    name: str = "response",
+) -> np.ndarray:
     """Resample a response given on its own grid to :data:`WAVELENGTHS` (linear interpolation).
 
     Args:
@@ -148,7 +152,7 @@ def _named_table(key: str) -> np.ndarray:
     return out
 
 
-def load_response(path) -> np.ndarray:
+def load_response(path: Union[str, Path]) -> np.ndarray:
     """Read a user's response curve and resample it to :data:`WAVELENGTHS`.
 
     Accepted files:
@@ -199,7 +203,7 @@ def _as_response(response) -> np.ndarray:
     return r
 
 
-def normalise_response(response, normalise: str = "sum") -> np.ndarray:
+def normalise_response(response: Union[str, np.ndarray], normalise: str = "sum") -> np.ndarray:
     """Scale the columns of a ``(31, 3)`` response (name or array). Returns float64 ``(31, 3)``.
 
     ``"sum"``
@@ -241,7 +245,8 @@ def _to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def project(hsi: ArrayLike, response="cie1964", normalise: str = "sum", clip: bool = True):
+def project(hsi: ArrayLike, response: Union[str, np.ndarray] = "cie1964", normalise: str = "sum",
+            clip: bool = True) -> ArrayLike:
     """Project spectral images to 3 channels with a response curve.
 
     Args:
@@ -277,7 +282,7 @@ def project(hsi: ArrayLike, response="cie1964", normalise: str = "sum", clip: bo
     return np.clip(rgb, 0.0, 1.0, out=rgb) if clip else rgb
 
 
-def srgb_preview(hsi: ArrayLike, white_balance: bool = True, exposure: float = 1.0):
+def srgb_preview(hsi: ArrayLike, white_balance: bool = True, exposure: float = 1.0) -> np.ndarray:
     """A displayable sRGB rendering of spectral images (for figures, not for training).
 
     Steps: CIE 1931 2-degree CMFs -> XYZ (scaled so a flat unit spectrum has Y = 1) ->

@@ -104,6 +104,78 @@ def test_psnr_ssim_match_skimage_on_real_cave(cave_crop):
     assert abs(M.ssim(pred.float(), target.float()).item() - _sk_ssim(p, t)) < 1e-5
 
 
+TOL_SSIM_F64 = 1e-12  # float64 inputs: only round-off separates the two (observed ~1e-15)
+
+
+@pytest.mark.parametrize(
+    "b, c, h, w",
+    [(1, 1, 11, 11), (2, 3, 11, 30), (3, 2, 26, 26), (2, 4, 27, 43), (1, 3, 50, 17),
+     (2, 2, 64, 64), (1, 2, 101, 73)],
+)
+def test_ssim_agrees_with_skimage_sizes(b, c, h, w):
+    """Random pairs of several sizes, odd ones and those around the 16-row filter blocks
+    (H - 10 = 1, 16, 17, 40, 91 ...), B > 1: per image and per band."""
+    pred, target = _random_pair(b=b, c=c, h=h, w=w, seed=h * w + c)
+    per_band = M.ssim_per_band(pred, target)
+    assert per_band.shape == (b, c) and per_band.dtype == torch.float64
+    ours = M.ssim(pred, target)
+    for i in range(b):
+        ref = _sk_ssim(pred[i].numpy(), target[i].numpy())
+        assert abs(ours[i].item() - ref) < TOL_SSIM_F64, (ours[i].item(), ref)
+        for j in range(c):
+            ref_j = structural_similarity(
+                target[i, j].numpy(), pred[i, j].numpy(), gaussian_weights=True, sigma=1.5,
+                use_sample_covariance=False, data_range=1.0,
+            )
+            assert abs(per_band[i, j].item() - ref_j) < TOL_SSIM_F64
+
+
+def test_ssim_agrees_with_skimage_real_batch(cave_crop):
+    """A real-ish case with B > 1: four odd-sized CAVE crops (dark background included)
+    with a plausible prediction, scored as one batch."""
+    pred, target = cave_crop  # (1, 31, 128, 128)
+    crops = [(0, 0), (5, 37), (60, 3), (33, 66)]
+    p = torch.cat([pred[:, :, r : r + 61, q : q + 59] for r, q in crops])
+    t = torch.cat([target[:, :, r : r + 61, q : q + 59] for r, q in crops])
+    ours = M.ssim(p, t)
+    assert ours.shape == (4,)
+    for i in range(4):
+        ref = _sk_ssim(p[i].numpy(), t[i].numpy())
+        assert abs(ours[i].item() - ref) < TOL_SSIM_F64, (i, ours[i].item(), ref)
+
+
+def test_ssim_structured_pair_and_extremes():
+    """Smooth images with flat regions at 0, 1 and mid-grey (where E[x^2] - E[x]^2
+    cancels most) and a prediction of the opposite contrast (negative covariance)."""
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 77, dtype=torch.float64),
+                            torch.linspace(0, 1, 90, dtype=torch.float64), indexing="ij")
+    target = (0.5 + 0.5 * torch.sin(6 * xx) * torch.cos(4 * yy)).expand(1, 3, 77, 90).clone()
+    target[0, 0, :30] = 0.0
+    target[0, 1, :, :40] = 1.0
+    target[0, 2, 40:] = 0.4
+    pred = torch.stack([target, 1.0 - target])[:, 0]  # (2, 3, 77, 90): exact and inverted
+    ours = M.ssim(pred, target.expand(2, -1, -1, -1))
+    for i in range(2):
+        ref = _sk_ssim(pred[i].numpy(), target[0].numpy())
+        assert abs(ours[i].item() - ref) < TOL_SSIM_F64
+    assert ours[0].item() == pytest.approx(1.0, abs=1e-12) and ours[1].item() < 0.5
+
+
+def test_ssim_is_differentiable():
+    """With inputs that require grad, SSIM keeps its value and has the right gradient
+    (autograd against finite differences, over two column blocks of the filter)."""
+    pred, target = _random_pair(b=1, c=2, h=12, w=29, seed=11)
+    no_grad = M.ssim(pred, target)
+    p = pred.clone().requires_grad_(True)
+    with_grad = M.ssim(p, target)
+    assert with_grad.requires_grad
+    assert torch.allclose(with_grad.detach(), no_grad, rtol=0, atol=1e-14)
+    with_grad.sum().backward()
+    assert p.grad is not None and p.grad.abs().sum() > 0
+    small = p.detach()[:, :1].clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x: M.ssim(x, target[:, :1]), (small,), eps=1e-6, atol=1e-7)
+
+
 # --------------------------------------------------------------------------- numpy refs
 def test_sam_rmse_mrae_match_numpy():
     pred, target = _random_pair(seed=3)
@@ -209,6 +281,10 @@ def test_errors():
     bad[0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="non-finite"):
         M.sam(bad, x)
+    for value in (float("inf"), -float("inf")):
+        bad[0, 0, 0, 0] = value
+        with pytest.raises(ValueError, match="1 non-finite"):
+            M.ssim(x, bad)
     with pytest.raises(ValueError, match="at least 11x11"):
         M.ssim(torch.rand(1, 3, 8, 30), torch.rand(1, 3, 8, 30))
     with pytest.raises(TypeError, match="floating-point"):

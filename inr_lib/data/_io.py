@@ -5,13 +5,18 @@ Nothing here knows about a particular dataset. Errors are :class:`DataFormatErro
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Union
 
 import numpy as np
 
 __all__ = ["DataFormatError", "read_png", "read_rgb_image", "MatData", "read_mat"]
+
+
+PathLike = Union[str, "os.PathLike[str]"]
+"""A file or folder path: a ``str`` or a :class:`pathlib.Path`."""
 
 
 class DataFormatError(ValueError):
@@ -88,7 +93,7 @@ def _read_png_pypng(path: Path, reader):
     return out, bitdepth
 
 
-def read_png(path) -> tuple[np.ndarray, int]:
+def read_png(path: PathLike) -> tuple[np.ndarray, int]:
     """Decode a PNG exactly, at its own bit depth.
 
     Returns:
@@ -145,7 +150,7 @@ def _to_rgb(values: np.ndarray, maxval: int, path: Path) -> np.ndarray:
     return np.ascontiguousarray(rgb.transpose(2, 0, 1)).astype(np.float32) / np.float32(maxval)
 
 
-def read_rgb_image(path) -> np.ndarray:
+def read_rgb_image(path: PathLike) -> np.ndarray:
     """Read an RGB image file (BMP, PNG, JPEG, ...) as float32 ``(3, H, W)`` in [0, 1].
 
     PNGs are decoded exactly at their bit depth (16-bit -> v / 65535); other formats through
@@ -201,7 +206,7 @@ class MatData:
     arrays: dict
 
 
-def read_mat(path, wanted: Iterable[str]) -> MatData:
+def read_mat(path: PathLike, wanted: Iterable[str]) -> MatData:
     """Read the variables named in ``wanted`` (those present) from a v7.3 or v5 MAT file."""
     path = Path(path)
     wanted = list(wanted)

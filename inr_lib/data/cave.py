@@ -43,7 +43,7 @@ from typing import Iterable, Iterator, NamedTuple, Sequence, Union
 import numpy as np
 
 from ..spectral import WAVELENGTHS
-from ._io import DataFormatError, read_png, read_rgb_image
+from ._io import DataFormatError, PathLike, read_png, read_rgb_image
 from .scene import Scene
 
 __all__ = [
@@ -132,7 +132,7 @@ def _find_scene_dirs(root: Path) -> list:
     return found
 
 
-def list_cave_scenes(root) -> list:
+def list_cave_scenes(root: Union[PathLike, Sequence[PathLike]]) -> list:
     """Find the CAVE scenes under ``root``, a folder or a list of folders.
 
     Args:
@@ -283,7 +283,7 @@ def _find_rgb(folder: Path, prefix: str, name: str):
     return None
 
 
-def load_cave_scene(scene_dir) -> Scene:
+def load_cave_scene(scene_dir: PathLike) -> Scene:
     """Load one CAVE scene.
 
     Args:
@@ -477,14 +477,19 @@ def _select(root, scenes, split: str, strict: bool) -> list:
     return present
 
 
-def iter_cave(root, scenes=None, split: str = "default", strict: bool = False) -> Iterator[Scene]:
+def iter_cave(
+    root: Union[PathLike, Sequence[PathLike]],
+    scenes: Union[None, str, Sequence[str]] = None,
+    split: str = "default",
+    strict: bool = False,
+) -> Iterator[Scene]:
     """Like :func:`load_cave`, but yields one scene at a time (one scene in memory)."""
     for s in _select(root, scenes, split, strict):
         yield load_cave_scene(s.path)
 
 
 def load_cave(
-    root,
+    root: Union[PathLike, Sequence[PathLike]],
     scenes: Union[None, str, Sequence[str]] = None,
     split: str = "default",
     strict: bool = False,

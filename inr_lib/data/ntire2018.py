@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..spectral import WAVELENGTHS
-from ._io import DataFormatError, read_mat, read_rgb_image
+from ._io import DataFormatError, PathLike, read_mat, read_rgb_image
 from .scene import Scene
 
 __all__ = ["NTIRE2018_WHITE_LEVEL", "load_ntire2018", "find_ntire2018_rgb"]
@@ -32,7 +32,7 @@ NTIRE2018_WHITE_LEVEL = 4095
 _RGB_SUFFIXES = {"clean": ("_clean.png",), "realworld": ("_camera.jpg",)}
 
 
-def find_ntire2018_rgb(mat_path, track: str | None = None):
+def find_ntire2018_rgb(mat_path: PathLike, track: str | None = None) -> Path | None:
     """The RGB file paired with ``mat_path`` by the naming rule above, or ``None``."""
     mat_path = Path(mat_path)
     if track is not None and track not in _RGB_SUFFIXES:
@@ -56,7 +56,8 @@ def _check_wavelengths(bands, path: Path) -> None:
         )
 
 
-def load_ntire2018(mat_path, rgb_path=None, key: str = "rad", track: str | None = None,
+def load_ntire2018(mat_path: PathLike, rgb_path: PathLike | None = None, key: str = "rad",
+                   track: str | None = None,
                    white_level: float = NTIRE2018_WHITE_LEVEL) -> Scene:
     """Load one NTIRE 2018 scene.
 

@@ -31,12 +31,12 @@ this as follows (every choice is recorded in ``Scene.meta``):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, Union
 
 import numpy as np
 
 from ..spectral import WAVELENGTHS
-from ._io import DataFormatError, read_mat, read_rgb_image
+from ._io import DataFormatError, PathLike, read_mat, read_rgb_image
 from .scene import Scene
 
 __all__ = ["NUS_CUBE_KEYS", "NUS_WAVELENGTH_KEYS", "load_nus", "resample_bands"]
@@ -48,8 +48,13 @@ NUS_WAVELENGTH_KEYS = ("bands", "wavelengths", "wavelength", "wl", "lambda")
 _TOL = 1e-6
 
 
-def resample_bands(cube: np.ndarray, wavelengths, target=WAVELENGTHS, extrapolate: bool = False,
-                   name: str = "cube"):
+def resample_bands(
+    cube: np.ndarray,
+    wavelengths: Union[np.ndarray, Sequence[float]],
+    target: Union[np.ndarray, Sequence[float]] = WAVELENGTHS,
+    extrapolate: bool = False,
+    name: str = "cube",
+) -> tuple[np.ndarray, list[float]]:
     """Resample ``cube`` ``(B, ...)`` given at ``wavelengths`` ``(B,)`` to ``target`` nm.
 
     Linear interpolation between neighbouring bands; a target that coincides with a band is
@@ -108,14 +113,14 @@ def _band_axis(shape, n_wavelengths) -> int:
 
 
 def load_nus(
-    mat_path,
+    mat_path: PathLike,
     keys: Sequence[str] = NUS_CUBE_KEYS,
     wavelength_keys: Sequence[str] = NUS_WAVELENGTH_KEYS,
-    wavelengths=None,
+    wavelengths: Union[np.ndarray, Sequence[float], None] = None,
     white_level: float | None = None,
     extrapolate: bool = False,
     clip_negative: bool = False,
-    rgb_path=None,
+    rgb_path: PathLike | None = None,
 ) -> Scene:
     """Load one NUS scene, resampled to 400..700 nm and normalised to [0, 1].
 
