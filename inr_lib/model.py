@@ -29,7 +29,7 @@ import dataclasses
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -353,7 +353,8 @@ class INRHSISR(nn.Module):
         return torch.cat(out, dim=2)
 
     # ---------------------------------------------------------------- continuous in wavelength
-    def spectra(self, rgb: torch.Tensor, wavelengths, size: tuple[int, int] | None = None, *,
+    def spectra(self, rgb: torch.Tensor, wavelengths: torch.Tensor | np.ndarray | Sequence[float],
+                size: tuple[int, int] | None = None, *,
                 extrapolate: bool = False, rows_per_chunk: int | None = None) -> torch.Tensor:
         """The spectral image at any wavelengths (nm) inside the trained range 400..700 nm.
 
