@@ -89,3 +89,18 @@ def test_the_rules_catch_stale_numbers(bad):
 def test_glued_and_math_numbers_pass():
     text = "PSNR {glue:text}`psnr:.2f` dB, with $\\sigma = 1.5$ and `lr=3.0`."
     assert not [m.group(0) for m in DECIMAL.finditer(_prose(text)) if m.group(0) not in ALLOWED]
+
+
+def test_every_glued_name_is_glued_by_its_chapter():
+    """A {glue} role in a chapter's prose names a value that a code cell of that chapter glues."""
+    missing = []
+    for path in CHAPTERS:
+        cells = json.loads(path.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        prose = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        glued = set(re.findall(r"glue\(\s*f?[\"']([\w{}]+)[\"']", code))
+        patterns = [re.compile("^" + re.sub(r"\\\{\w+\\\}", r"\\w+", re.escape(g)) + "$") for g in glued]
+        for name in re.findall(r"\{glue(?::\w+)?\}`([\w]+)", prose):
+            if not any(p.match(name) for p in patterns):
+                missing.append((path.name, name))
+    assert not missing, f"glue roles without a glue() call in the chapter: {missing}"
