@@ -104,3 +104,11 @@ def test_every_glued_name_is_glued_by_its_chapter():
             if not any(p.match(name) for p in patterns):
                 missing.append((path.name, name))
     assert not missing, f"glue roles without a glue() call in the chapter: {missing}"
+
+
+def test_glue_md_roles_use_a_known_format():
+    """myst-nb 1.x: {glue:md}`name` or `name:FORMAT` with FORMAT commonmark, gfm or myst."""
+    bad = [(where, m.group(0)) for where, text in _markdown_cells()
+           for m in re.finditer(r"\{glue:md\}`\w+:(\w+)`", text)
+           if m.group(1) not in ("commonmark", "gfm", "myst")]
+    assert not bad, f"unknown glue:md format (the build warns): {bad}"
