@@ -10,6 +10,11 @@ library and the hand derivation disagree). ``tests/test_assignment.py`` runs thi
 """
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import torch
 
 from inr_lib.model import INRHSISR, ModelConfig
@@ -44,6 +49,14 @@ def b1() -> None:
         print(f"B1: {side}x{side}: predicted parameters {per_tile:,.0f} MiB per image; the readable "
               f"path's per-pixel copy {per_pixel:,.0f} MiB (16 x, one copy per pixel of a 4x4 tile)")
     assert P == 15_263
+    script = Path(__file__).resolve().parents[1] / "book" / "assignment" / "measure_memory.py"
+    run = subprocess.run([sys.executable, str(script), "--size", "64"], capture_output=True, text=True,
+                         check=True)
+    m = json.loads(run.stdout.splitlines()[-1])
+    ratio = m["peak_extra_mib"] / m["per_pixel_params_mib"]
+    print(f"B1: measured here, readable path at 64x64, forward + backward: peak +{m['peak_extra_mib']:.0f} MiB "
+          f"= {ratio:.1f} x the per-pixel copy")
+    assert 1 < ratio < 8
 
 
 if __name__ == "__main__":
