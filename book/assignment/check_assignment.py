@@ -1,11 +1,19 @@
 """Automatic checker for the pixelwise assignment (``pixelwise_assignment.py``).
 
-Compares a student's ``apply_tile_mlps(params, x, widths, tile, negative_slope=0.1)`` with
-``inr_lib.pixelwise.apply_mlp_readable`` on random inputs (float64, fixed seeds): output
-shapes, values for one and several layers, square and non-square grids of tiles, batches
-of more than one image, tile sizes 1/2/4/8, the LeakyReLU slope, gradients with respect to
-both inputs, dtype and in-place safety, and the error for a parameter vector of the wrong
-length. Each check is worth points (10 in total).
+Compares a student's ``apply_tile_mlps(params, x, widths, tile, negative_slope=0.1)`` with a
+reference for the **released INR-HSISR code's parameter layout** (per layer: the bias, then
+the weight matrix stored as ``(c_in, c_out)``), on random inputs (float64, fixed seeds):
+output shapes, values for one and several layers, square and non-square grids of tiles,
+batches of more than one image, tile sizes 1/2/4/8, the LeakyReLU slope, gradients with
+respect to both inputs, dtype and in-place safety, and the error for a parameter vector of
+the wrong length. Each check is worth points (10 in total).
+
+The reference is the teacher's solution, ``teacher/reference_solution.py`` at the root of the
+book's repository, when that file exists (or the file named by the environment variable
+``INR_ASSIGNMENT_REFERENCE``). Without it (a student's copy of this file), the checker
+rearranges the parameters into ``inr_lib``'s layout and calls
+``inr_lib.pixelwise.apply_mlp_readable``, so ``inr_lib`` must be installed. Either way the
+expected values are the same.
 
 Usage::
 
@@ -22,7 +30,7 @@ to call the library's. This is a plain source check for honest mistakes, not a s
 the checker runs the submitted code, so only run it on files you are willing to execute.
 
 The file is named ``check_*.py``, not ``test_*.py``, so that ``pytest`` does not collect it
-(``tests/test_assignment.py`` runs it against the reference solution instead).
+(``tests/test_assignment.py`` runs it against the teacher's reference solution instead).
 """
 from __future__ import annotations
 
@@ -30,6 +38,7 @@ import argparse
 import ast
 import importlib.util
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -40,10 +49,59 @@ import torch
 FUNCTION = "apply_tile_mlps"
 
 
-def _reference(params, x, widths, tile, negative_slope=0.1):
+def _teacher_reference_path() -> Path | None:
+    """``teacher/reference_solution.py`` of the repository (or $INR_ASSIGNMENT_REFERENCE), if present."""
+    named = os.environ.get("INR_ASSIGNMENT_REFERENCE")
+    if named:
+        if not Path(named).is_file():
+            raise FileNotFoundError(f"INR_ASSIGNMENT_REFERENCE={named}: no such file; unset it or fix the path")
+        return Path(named)
+    here = Path(__file__).resolve().parent                   # book/assignment
+    candidate = here.parents[1] / "teacher" / "reference_solution.py" if len(here.parents) > 1 else None
+    return candidate if candidate is not None and candidate.is_file() else None
+
+
+_REFERENCE: Callable | None = None
+
+
+def reference_source() -> str:
+    """Where the expected values come from: the teacher's file or the library fallback."""
+    path = _teacher_reference_path()
+    return str(path) if path else "inr_lib.pixelwise.apply_mlp_readable on rearranged parameters"
+
+
+def released_to_library(params, widths):
+    """Reorder ``(B, P, h, w)`` released-layout vectors (bias, then W as (c_in, c_out)) into
+    ``inr_lib``'s layout (W as (c_out, c_in) row by row, then bias)."""
+    chunks, offset = [], 0
+    B, _, h, w = params.shape
+    for cin, cout in zip(widths[:-1], widths[1:]):
+        bias = params[:, offset:offset + cout]
+        offset += cout
+        weight = params[:, offset:offset + cin * cout].reshape(B, cin, cout, h, w)
+        offset += cin * cout
+        chunks += [weight.transpose(1, 2).reshape(B, cin * cout, h, w), bias]
+    return torch.cat(chunks, dim=1)
+
+
+def _library_reference(params, x, widths, tile, negative_slope=0.1):
     from inr_lib.pixelwise import apply_mlp_readable
 
-    return apply_mlp_readable(params, x, widths, tile, negative_slope)
+    return apply_mlp_readable(released_to_library(params, widths), x, widths, tile, negative_slope)
+
+
+def _reference(params, x, widths, tile, negative_slope=0.1):
+    global _REFERENCE
+    if _REFERENCE is None:
+        path = _teacher_reference_path()
+        if path is None:
+            _REFERENCE = _library_reference
+        else:
+            spec = importlib.util.spec_from_file_location("_assignment_reference", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            _REFERENCE = module.apply_tile_mlps
+    return _REFERENCE(params, x, widths, tile, negative_slope)
 
 
 def _count(widths) -> int:
@@ -88,7 +146,8 @@ def check_shapes(student):
 
 
 def check_one_layer(student):
-    # a single layer is a plain linear map per tile: catches a transposed weight layout early
+    # a single layer is a plain linear map per tile: catches inr_lib's layout (weights first,
+    # (c_out, c_in)) and a transposed weight matrix early
     return _compare(student, 1, 1, 1, (3, 4), 2, seed=2)
 
 

@@ -9,9 +9,11 @@ it. Fill in :func:`apply_tile_mlps` below, then check it with::
 
 Rules
 -----
-* Use PyTorch only (``torch``, ``torch.nn.functional``). Do **not** import ``inr_lib``: the
-  checker compares your function with the library's, so calling it would prove nothing (the
-  checker refuses files that import ``inr_lib``).
+* Use PyTorch only (``torch``, ``torch.nn.functional``). Do **not** import ``inr_lib`` (the
+  checker refuses files that import it).
+* The parameter layout is the one of the **released INR-HSISR code**, not ``inr_lib``'s (see
+  the docstring below): code copied from ``inr_lib`` or from the book's chapters 4-5 computes
+  a different function and fails the checks.
 * Your function must be differentiable (no ``.detach()``, ``.numpy()``, ``.item()`` on the
   data path, no in-place changes of the inputs), because the model is trained through it.
 * Any correct implementation earns the automatic points. Loops over layers are fine; a Python
@@ -37,10 +39,12 @@ def apply_tile_mlps(params: torch.Tensor, x: torch.Tensor, widths: Sequence[int]
         tile: side of the square tile (4 in the paper).
         negative_slope: slope of the LeakyReLU applied after every layer except the last.
 
-    Layout of one flat vector: for each layer in order, its weight matrix of shape
-    ``(c_out, c_in)`` stored row by row, then its bias of shape ``(c_out,)``. So
-    ``P = sum(c_in * c_out + c_out)`` over the layers, and one layer computes
-    ``y = W @ v + b`` for a pixel's vector ``v``.
+    Layout of one flat vector (the released INR-HSISR code's): for each layer in order,
+    first its bias of shape ``(c_out,)``, then its weight matrix of shape ``(c_in, c_out)``
+    stored row by row (element ``W[i, o]`` at offset ``i * c_out + o`` of the block). So
+    ``P = sum(c_out + c_in * c_out)`` over the layers, and one layer computes
+    ``y = v @ W + b`` for a pixel's row vector ``v`` of length ``c_in``. (``inr_lib`` stores
+    each layer the other way round: the weight as ``(c_out, c_in)`` first, then the bias.)
 
     Returns:
         ``(B, C_out, h * tile, w * tile)``, same dtype and device as ``x``.

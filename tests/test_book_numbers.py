@@ -1,0 +1,114 @@
+"""The chapters' prose carries no number the build did not compute.
+
+Two rules, checked on every markdown cell of every notebook (book/*.ipynb) and on the book's
+markdown pages:
+
+1. no stale phrasing that dates a number to an earlier run ("when the chapter was written",
+   "at the time of writing", ...);
+2. every decimal number written in prose (digits, a point, digits) comes from the run: it must
+   sit inside a myst-nb ``{glue...}`` role, or be a constant of the method, listed below with its
+   reason, or be quoted in a paragraph that cites its source (a ``{cite}`` role). Math (``$...$``),
+   code spans and code blocks are not prose and are not scanned. Integers are not scanned:
+   counts such as 31 bands or 15,263 parameters are asserted by the cells that print them.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+CHAPTERS = sorted(BOOK.glob("*.ipynb"))                  # chapters and appendix notebooks
+PAGES = sorted(BOOK.glob("*.md"))
+
+STALE = re.compile(r"when (this|the) (chapter|book|page) was (written|built)|at the time of writing|"
+                   r"as of (this )?writing|when we wrote|in our (earlier|last) run", re.I)
+DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.]*\d)")
+
+#: decimal constants of the method or the data, allowed in prose (value: reason)
+ALLOWED = {
+    "0.1": "LeakyReLU slope of the per-pixel MLP (ModelConfig.negative_slope)",
+    "0.5": "a fixed fraction of a recipe (learning-rate factor, saturated pixels of the synthetic data)",
+    "1.0": "the top of the [0, 1] value range",
+    "0.01": "a threshold set by an exercise",
+    "63.5": "the paper preset's parameters in millions (asserted 63,545,439 in chapters 4 and 5)",
+    "0.7": "the small preset's parameters in millions (679,039, drawn in chapters 4 and 5)",
+    "7.5": "the CUDA compute capability of the T4 GPU (a hardware fact)",
+}
+
+
+def _prose(markdown: str) -> str:
+    """The prose of a markdown text: code blocks, math, code spans and glue roles removed."""
+    t = re.sub(r"```.*?```", " ", markdown, flags=re.S)
+    t = re.sub(r"\$\$.*?\$\$", " ", t, flags=re.S)
+    t = re.sub(r"\{glue(:\w+)?\}`[^`]*`", " GLUED ", t)
+    t = re.sub(r"`[^`]*`", " ", t)
+    t = re.sub(r"\$[^$]*\$", " ", t)
+    t = re.sub(r"\]\([^)]*\)", "]", t)                       # link targets
+    return t
+
+
+def _markdown_cells():
+    for path in CHAPTERS:
+        for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+            if cell["cell_type"] == "markdown":
+                yield f"{path.name} cell {i}", "".join(cell["source"])
+    for path in PAGES:
+        yield path.name, path.read_text()
+
+
+def test_the_book_has_chapters():
+    assert len(CHAPTERS) >= 12
+
+
+def test_no_stale_phrasing():
+    found = [(where, m.group(0)) for where, text in _markdown_cells() for m in STALE.finditer(text)]
+    assert not found, f"prose dates numbers to an earlier run; glue them from this run: {found}"
+
+
+def test_decimal_numbers_in_prose_are_computed():
+    found = []
+    for where, text in _markdown_cells():
+        for paragraph in re.split(r"\n\s*\n", _prose(text)):
+            if "{cite" in paragraph:                        # a quoted, cited source
+                continue
+            found += [(where, m.group(0)) for m in DECIMAL.finditer(paragraph)
+                      if m.group(0) not in ALLOWED]
+    assert not found, ("decimal numbers in prose that the build did not compute; glue them "
+                       f"(myst_nb.glue) or assert them in a cell: {found}")
+
+
+@pytest.mark.parametrize("bad", ["It scored 26.9 dB.", "When this chapter was written it was fine."])
+def test_the_rules_catch_stale_numbers(bad):
+    prose = _prose(bad)
+    assert DECIMAL.search(prose) or STALE.search(bad)
+
+
+def test_glued_and_math_numbers_pass():
+    text = "PSNR {glue:text}`psnr:.2f` dB, with $\\sigma = 1.5$ and `lr=3.0`."
+    assert not [m.group(0) for m in DECIMAL.finditer(_prose(text)) if m.group(0) not in ALLOWED]
+
+
+def test_every_glued_name_is_glued_by_its_chapter():
+    """A {glue} role in a chapter's prose names a value that a code cell of that chapter glues."""
+    missing = []
+    for path in CHAPTERS:
+        cells = json.loads(path.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        prose = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        glued = set(re.findall(r"glue\(\s*f?[\"']([\w{}]+)[\"']", code))
+        patterns = [re.compile("^" + re.sub(r"\\\{\w+\\\}", r"\\w+", re.escape(g)) + "$") for g in glued]
+        for name in re.findall(r"\{glue(?::\w+)?\}`([\w]+)", prose):
+            if not any(p.match(name) for p in patterns):
+                missing.append((path.name, name))
+    assert not missing, f"glue roles without a glue() call in the chapter: {missing}"
+
+
+def test_glue_md_roles_use_a_known_format():
+    """myst-nb 1.x: {glue:md}`name` or `name:FORMAT` with FORMAT commonmark, gfm or myst."""
+    bad = [(where, m.group(0)) for where, text in _markdown_cells()
+           for m in re.finditer(r"\{glue:md\}`\w+:(\w+)`", text)
+           if m.group(1) not in ("commonmark", "gfm", "myst")]
+    assert not bad, f"unknown glue:md format (the build warns): {bad}"
