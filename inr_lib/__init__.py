@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import importlib
 
+from ._version import __version__
 from .model import INRHSISR, PRESETS, ModelConfig, build_model
-
-__version__ = "0.1.0"
 
 # imported on first use, so that `import inr_lib` stays light
 _LAZY = {
@@ -27,7 +26,7 @@ _LAZY = {
     "load_model": ("checkpoint", "load_model"),
 }
 _SUBMODULES = ("data", "metrics", "spectral", "baselines", "checkpoint", "encoding", "hypernet",
-               "pixelwise", "runtime", "tiling", "cli", "train", "evaluate")
+               "pixelwise", "runtime", "tiling", "cli", "train", "evaluate", "io", "archs")
 
 __all__ = ["INRHSISR", "ModelConfig", "PRESETS", "build_model", "__version__", *_LAZY, *_SUBMODULES]
 

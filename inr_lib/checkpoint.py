@@ -14,42 +14,33 @@ loads with ``torch.load(..., weights_only=True)`` (no arbitrary code runs on loa
 * ``train_config``: the :class:`~inr_lib.train.TrainConfig` as a dict (or None),
   ``history``: the per-epoch log records, ``best``: the best validation record.
 
-Writes are atomic (:func:`atomic_save`): the bytes go to a temporary file in the same
-folder, which is flushed, fsync-ed and then renamed over the target with ``os.replace``;
-a crash at any point leaves either the old or the new file, never a partial one (plus,
-after a hard kill, a stray ``.<name>.*.tmp`` that :func:`remove_stale_temp_files` deletes;
-the training loop calls it when it starts).
-
-Testing aid: ``tests/test_kill_resume.py`` kills a training process *inside* a checkpoint
-write. For that, and only when the environment variable ``INR_LIB_TEST_PAUSE_IN_WRITE`` is
-set (to ``NAME`` or ``NAME:N``), the N-th (default: first) :func:`atomic_write` of a file
-called ``NAME`` in the process stops after the temporary file is complete and fsync-ed,
-just before the rename: it creates ``<target>.paused`` and sleeps (at most 120 s) so the test
-can send SIGKILL there. Unset (always, outside that test), nothing changes.
+Writes are atomic (:func:`inr_lib.io.atomic_write`): a crash at any point leaves either
+the old or the new file, never a partial one. This module only reads and writes; which
+class an ``arch`` name stands for, and how it is built, is :mod:`inr_lib.archs`.
 """
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import pickle
 import random
-import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ARCHS", "CheckpointError", "atomic_write", "atomic_save",
-           "save_checkpoint", "load_checkpoint", "build_from_config", "model_from_checkpoint",
-           "load_model", "rng_state", "set_rng_state", "sha256_file", "remove_stale_temp_files"]
+from . import archs
+from ._version import __version__
+from .io import atomic_write, sha256_file
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "ARCHS", "CheckpointError", "atomic_save",
+           "save_checkpoint", "load_checkpoint", "model_from_checkpoint", "load_model",
+           "rng_state", "set_rng_state"]
 
 FORMAT = "inr_lib.checkpoint"
 FORMAT_VERSION = 1
-ARCHS = ("inr", "cnn")
+ARCHS = tuple(archs.ARCHS)
 _REQUIRED = ("format", "format_version", "arch", "model_config", "model", "epoch")
 
 
@@ -57,82 +48,7 @@ class CheckpointError(ValueError):
     """A file is not a usable inr_lib checkpoint (the message says why and what to do)."""
 
 
-# ------------------------------------------------------------------ atomic writes
-def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> Path:
-    """Write a file atomically: ``write(f)`` fills a temp file next to ``path``, then
-    it is flushed, fsync-ed and renamed onto ``path``. On any error the temp file is
-    removed and an existing ``path`` is left untouched."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        _chmod_like_new_file(fd)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        _test_pause_hook(path)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable (not possible on every platform)
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-    return path
-
-
-_PAUSE_ENV = "INR_LIB_TEST_PAUSE_IN_WRITE"
-_pause_counts: dict = {}
-
-
-def _test_pause_hook(path: Path) -> None:
-    """The testing aid described in the module docstring; a no-op unless the variable is set."""
-    spec = os.environ.get(_PAUSE_ENV)
-    if not spec:
-        return
-    name, _, nth = spec.partition(":")
-    if path.name != name:
-        return
-    _pause_counts[name] = count = _pause_counts.get(name, 0) + 1
-    if count == int(nth or 1):
-        Path(f"{path}.paused").touch()
-        time.sleep(120)
-
-
-def remove_stale_temp_files(folder: str | os.PathLike, names) -> list:
-    """Delete the temporary files that an interrupted :func:`atomic_write` of one of
-    ``names`` (e.g. ``"last.pt"``) left in ``folder`` (``.<name>.<random>.tmp``); returns them.
-
-    Only call it when no other process is writing these files in ``folder``."""
-    folder, removed = Path(folder), []
-    for name in names:
-        for p in folder.glob(f".{name}.*.tmp"):
-            try:
-                p.unlink()
-                removed.append(p)
-            except OSError:
-                pass
-    return removed
-
-
-def _chmod_like_new_file(fd: int) -> None:
-    """mkstemp creates files readable by the owner only; give the usual ``0o666 & ~umask``."""
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.fchmod(fd, 0o666 & ~umask)
-    except (AttributeError, OSError):  # not on every platform
-        pass
-
-
+# ------------------------------------------------------------------ writes
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save(obj, path)``, atomically (see :func:`atomic_write`)."""
     return atomic_write(path, lambda f: torch.save(obj, f))
@@ -167,36 +83,17 @@ def set_rng_state(state: dict) -> None:
 
 
 # ------------------------------------------------------------------ save / load
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
-
-
-def arch_of(model: nn.Module) -> str:
-    """``"inr"`` or ``"cnn"`` for a model (or a DDP wrapper of one)."""
-    from .baselines import SmallResCNN
-    from .model import INRHSISR
-
-    m = _unwrap(model)
-    if isinstance(m, INRHSISR):
-        return "inr"
-    if isinstance(m, SmallResCNN):
-        return "cnn"
-    raise TypeError(f"cannot checkpoint a {type(m).__name__}: expected an INRHSISR or SmallResCNN")
-
-
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, epoch: int,
                     optimizer=None, scheduler=None, scaler=None, train_config: dict | None = None,
                     history: list | None = None, best: dict | None = None,
                     include_rng: bool = True) -> Path:
     """Write a checkpoint (atomically) and return its path. See the module docstring."""
-    from . import __version__
-
-    m = _unwrap(model)
+    m = archs.unwrap(model)
     state = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "inr_lib_version": __version__,
-        "arch": arch_of(m),
+        "arch": archs.arch_of(m),
         "model_config": m.config.to_dict(),
         "model": {k: v.detach().cpu() for k, v in m.state_dict().items()},
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
@@ -232,8 +129,29 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # zip (torch) or pickle
         raise CheckpointError(f"{path} is not a torch checkpoint (it starts with {head!r}, not a "
                               f"zip/pickle header); {expected}")
+    ckpt = _torch_load(path, map_location, expected)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        found = (f"a dict with keys {sorted(map(str, ckpt))[:8]}" if isinstance(ckpt, dict)
+                 else f"a {type(ckpt).__name__}")
+        raise CheckpointError(f"{path} is a torch file but not an inr_lib checkpoint (found "
+                              f"{found}); {expected}")
+    missing = [k for k in _REQUIRED if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path} is an incomplete inr_lib checkpoint: missing {missing}")
+    if int(ckpt["format_version"]) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} uses checkpoint format {ckpt['format_version']} (written by inr_lib "
+            f"{ckpt.get('inr_lib_version', '?')}), newer than this inr_lib understands "
+            f"({FORMAT_VERSION}); upgrade inr_lib")
+    if ckpt["arch"] not in ARCHS:
+        raise CheckpointError(f"{path}: unknown arch {ckpt['arch']!r}; expected one of {ARCHS}")
+    return ckpt
+
+
+def _torch_load(path: Path, map_location, expected: str):
+    """``torch.load(path, weights_only=True)``, its many failures turned into one clear error."""
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         import re
 
@@ -256,22 +174,6 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
             f"use the other checkpoint of the run (last.pt / best.pt). "
             f"(torch: {_first_sentence(e)})"
         ) from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        found = (f"a dict with keys {sorted(map(str, ckpt))[:8]}" if isinstance(ckpt, dict)
-                 else f"a {type(ckpt).__name__}")
-        raise CheckpointError(f"{path} is a torch file but not an inr_lib checkpoint (found "
-                              f"{found}); {expected}")
-    missing = [k for k in _REQUIRED if k not in ckpt]
-    if missing:
-        raise CheckpointError(f"{path} is an incomplete inr_lib checkpoint: missing {missing}")
-    if int(ckpt["format_version"]) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} uses checkpoint format {ckpt['format_version']} (written by inr_lib "
-            f"{ckpt.get('inr_lib_version', '?')}), newer than this inr_lib understands "
-            f"({FORMAT_VERSION}); upgrade inr_lib")
-    if ckpt["arch"] not in ARCHS:
-        raise CheckpointError(f"{path}: unknown arch {ckpt['arch']!r}; expected one of {ARCHS}")
-    return ckpt
 
 
 def _first_sentence(e: BaseException) -> str:
@@ -282,40 +184,13 @@ def _first_sentence(e: BaseException) -> str:
     return first.split(". ")[0].rstrip(".") + "."
 
 
-def build_from_config(arch: str, config: dict, seed: int | None = None) -> nn.Module:
-    """Build an untrained model from ``arch`` and a config dict (validated).
-
-    Raises:
-        ValueError: unknown arch, unknown config keys, newer config version.
-    """
-    if arch == "inr":
-        from .model import ModelConfig, build_model
-
-        cfg = ModelConfig.from_dict(config)
-        return build_model(cfg, seed=seed if seed is not None else 0)
-    if arch == "cnn":
-        import dataclasses
-
-        from .baselines import SmallResCNN, SmallResCNNConfig
-
-        known = {f.name for f in dataclasses.fields(SmallResCNNConfig)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(f"unknown cnn config keys {unknown}; known keys: {sorted(known)}")
-        cfg = dict(config)
-        if seed is not None:
-            cfg["seed"] = seed
-        return SmallResCNN(SmallResCNNConfig(**cfg))
-    raise ValueError(f"unknown arch {arch!r}: expected one of {ARCHS}")
-
-
 def model_from_checkpoint(ckpt: dict) -> nn.Module:
     """Rebuild the model stored in a loaded checkpoint dict (eval mode, on CPU)."""
     try:
-        model = build_from_config(ckpt["arch"], ckpt["model_config"])
+        model = archs.build(ckpt["arch"], ckpt["model_config"])
     except (ValueError, TypeError) as e:
         raise CheckpointError(f"the checkpoint's model configuration is not valid for this "
-                              f"inr_lib {_version()}: {e}") from None
+                              f"inr_lib {__version__}: {e}") from None
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
@@ -327,8 +202,9 @@ def model_from_checkpoint(ckpt: dict) -> nn.Module:
 def load_model(path: str | os.PathLike, map_location="cpu") -> nn.Module:
     """Load a trained model from a checkpoint, in eval mode, on ``map_location``.
 
-    The model gets an attribute ``checkpoint_info = {"path", "sha256", "epoch", "arch"}``
-    that :func:`inr_lib.evaluate.evaluate` records in its protocol.
+    The model gets an attribute ``checkpoint_info = {"path", "sha256", "epoch", "arch",
+    "train_config"}`` (the file is read once): :func:`inr_lib.evaluate.evaluate` records it in
+    its protocol, and the command line takes the training crop size from ``train_config``.
 
     Example:
         >>> model = load_model("runs/quick/best.pt")
@@ -337,19 +213,6 @@ def load_model(path: str | os.PathLike, map_location="cpu") -> nn.Module:
     ckpt = load_checkpoint(path, map_location="cpu")
     model = model_from_checkpoint(ckpt).to(map_location)
     model.checkpoint_info = {"path": str(path), "sha256": sha256_file(path),
-                             "epoch": int(ckpt["epoch"]), "arch": ckpt["arch"]}
+                             "epoch": int(ckpt["epoch"]), "arch": ckpt["arch"],
+                             "train_config": ckpt.get("train_config") or {}}
     return model
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _version() -> str:
-    from . import __version__
-    return __version__

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from inr_lib.cli import main, read_input_image
+from inr_lib.cli import main
+from inr_lib.io import ImageReadError, read_image
 
 COMMANDS = ("train", "evaluate", "reconstruct", "baseline")
 
@@ -170,7 +171,7 @@ def test_debug_shows_the_traceback(tmp_path):
               "--out", str(tmp_path / "c.npy"), "--debug"])
 
 
-def test_read_input_image_formats(tmp_path):
+def test_read_image_formats(tmp_path):
     import png
     from PIL import Image
 
@@ -178,21 +179,20 @@ def test_read_input_image_formats(tmp_path):
     vals = np.array([[[0, 1, 65535], [1000, 40000, 65534]]], dtype=np.uint16)  # (1, 2, 3)
     with open(tmp_path / "rgb16.png", "wb") as f:
         png.Writer(2, 1, greyscale=False, bitdepth=16).write(f, vals.reshape(1, -1).tolist())
-    rgb, notes = read_input_image(tmp_path / "rgb16.png")
+    rgb, notes = read_image(tmp_path / "rgb16.png")
     assert rgb.shape == (3, 1, 2) and notes == []
     np.testing.assert_allclose(rgb, vals.transpose(2, 0, 1) / 65535, rtol=0, atol=1e-7)
     # 8-bit JPEG / BMP
     im = (np.random.default_rng(0).random((6, 5, 3)) * 255).astype(np.uint8)
     Image.fromarray(im).save(tmp_path / "a.bmp")
-    rgb, _ = read_input_image(tmp_path / "a.bmp")
+    rgb, _ = read_image(tmp_path / "a.bmp")
     np.testing.assert_allclose(rgb, im.transpose(2, 0, 1) / 255, atol=1e-7)
     Image.fromarray(im).save(tmp_path / "a.jpg")
-    assert read_input_image(tmp_path / "a.jpg")[0].shape == (3, 6, 5)
+    assert read_image(tmp_path / "a.jpg")[0].shape == (3, 6, 5)
     # greyscale: refused unless gray_ok
     Image.fromarray(im[..., 0]).save(tmp_path / "g.png")
-    from inr_lib.cli import CLIError
 
-    with pytest.raises(CLIError, match="--gray-ok"):
-        read_input_image(tmp_path / "g.png")
-    rgb, notes = read_input_image(tmp_path / "g.png", gray_ok=True)
+    with pytest.raises(ImageReadError, match="--gray-ok"):
+        read_image(tmp_path / "g.png")
+    rgb, notes = read_image(tmp_path / "g.png", gray_ok=True)
     assert rgb.shape == (3, 6, 5) and np.array_equal(rgb[0], rgb[2]) and "replicated" in notes[0]

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from inr_lib import build_model
-from inr_lib.checkpoint import load_model, save_checkpoint, sha256_file
+from inr_lib.checkpoint import load_model, save_checkpoint
+from inr_lib.io import sha256_file
 from inr_lib.evaluate import evaluate, write_results
 from inr_lib.tiling import self_ensemble, tiled_apply
 

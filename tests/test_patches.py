@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from inr_lib.data.patches import (FullImageDataset, PatchDataset, apply_symmetry, crop_params,
-                                  scene_rgb)
+from inr_lib.data import scene_rgb
+from inr_lib.data.patches import PatchDataset, crop_params
+from inr_lib.tiling import apply_symmetry
 
 
 def make_scene(name: str, seed: int, h: int = 24, w: int = 20, rgb: bool = True):
@@ -88,9 +89,3 @@ def test_bad_arguments_say_what_is_wrong(scenes):
     with pytest.raises(IndexError):
         PatchDataset(scenes, size=8, crops_per_scene=1)[2]
 
-
-def test_full_image_dataset(scenes):
-    ds = FullImageDataset(scenes)
-    assert len(ds) == 2 and ds.names == ["a", "b"]
-    rgb, hsi = ds[1]
-    assert rgb.shape == (3, 30, 26) and hsi.shape == (31, 30, 26)

@@ -30,7 +30,8 @@ from PIL import Image
 
 from inr_lib import build_model
 from inr_lib.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
-from inr_lib.cli import CLIError, main, read_input_image
+from inr_lib.cli import main
+from inr_lib.io import ImageReadError, read_image
 from inr_lib.data import (DataFormatError, DownloadError, download_cave, list_cave_scenes,
                           load_cave_scene, load_ntire2018, load_nus)
 from inr_lib.data.download import download_file, safe_extract_zip
@@ -435,39 +436,39 @@ def test_input_images_of_every_kind(tmp_path):
     rng = np.random.default_rng(0)
     # 16-bit RGBA PNG: 16 bits kept exactly, alpha dropped with a note
     v = rng.integers(0, 65536, (3, 4, 4))
-    rgb, notes = read_input_image(_png(tmp_path / "rgba16.png", v, 16))
+    rgb, notes = read_image(_png(tmp_path / "rgba16.png", v, 16))
     assert np.array_equal(rgb, (v[..., :3].transpose(2, 0, 1) / 65535).astype(np.float32))
     assert "alpha channel" in notes[0]
     # grey (16-bit TIFF, grey + alpha PNG): refused unless --gray-ok, then exact
     g = rng.integers(0, 65536, (5, 6)).astype(np.uint16)
     Image.fromarray(g).save(tmp_path / "g16.tif")
-    with pytest.raises(CLIError, match="greyscale image.*--gray-ok"):
-        read_input_image(tmp_path / "g16.tif")
-    rgb, _ = read_input_image(tmp_path / "g16.tif", gray_ok=True)
+    with pytest.raises(ImageReadError, match="greyscale image.*--gray-ok"):
+        read_image(tmp_path / "g16.tif")
+    rgb, _ = read_image(tmp_path / "g16.tif", gray_ok=True)
     assert np.array_equal(rgb, np.repeat((g / 65535).astype(np.float32)[None], 3, 0))
-    with pytest.raises(CLIError, match="greyscale"):
-        read_input_image(_png(tmp_path / "la.png", rng.integers(0, 256, (3, 3, 2)), 8))
+    with pytest.raises(ImageReadError, match="greyscale"):
+        read_image(_png(tmp_path / "la.png", rng.integers(0, 256, (3, 3, 2)), 8))
     # float TIFF: refused, not guessed
     Image.fromarray(rng.random((4, 4)).astype(np.float32)).save(tmp_path / "f.tif")
-    with pytest.raises(CLIError, match=r"unsupported pixel format 'F'.*8- or 16-bit"):
-        read_input_image(tmp_path / "f.tif")
+    with pytest.raises(ImageReadError, match=r"unsupported pixel format 'F'.*8- or 16-bit"):
+        read_image(tmp_path / "f.tif")
     # CMYK JPEG (print workflows): converted with a note
     Image.fromarray(rng.integers(0, 256, (6, 6, 4), dtype=np.uint8), "CMYK").save(tmp_path / "c.jpg")
-    rgb, notes = read_input_image(tmp_path / "c.jpg")
+    rgb, notes = read_image(tmp_path / "c.jpg")
     assert rgb.shape == (3, 6, 6) and "CMYK" in notes[0]
     # truncated JPEG, empty PNG
     (tmp_path / "t.jpg").write_bytes((tmp_path / "c.jpg").read_bytes()[:150])
-    with pytest.raises(CLIError, match=r"t\.jpg: not a readable image"):
-        read_input_image(tmp_path / "t.jpg")
+    with pytest.raises(ImageReadError, match=r"t\.jpg: not a readable image"):
+        read_image(tmp_path / "t.jpg")
     (tmp_path / "e.png").write_bytes(b"")
     with pytest.raises(DataFormatError, match=r"e\.png: not a readable PNG.*truncated or corrupt"):
-        read_input_image(tmp_path / "e.png")
+        read_image(tmp_path / "e.png")
     # a phone photo stored sideways with an EXIF orientation tag: turned upright
     im = Image.fromarray(rng.integers(0, 256, (10, 20, 3), dtype=np.uint8))
     exif = im.getexif()
     exif[0x0112] = 6   # "rotate 90 CW to display"
     im.save(tmp_path / "phone.jpg", exif=exif)
-    rgb, notes = read_input_image(tmp_path / "phone.jpg")
+    rgb, notes = read_image(tmp_path / "phone.jpg")
     assert rgb.shape == (3, 20, 10) and "EXIF orientation (6)" in notes[0]
 
 
