@@ -9,6 +9,7 @@ prints a one-line ``error: ...`` and exits with status 1 on bad input or a faile
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -24,6 +25,13 @@ class CLIError(Exception):
 
 # ====================================================================== commands
 def cmd_train(args) -> int:
+    """Train a model.
+
+    Train INR-HSISR (or the cnn baseline) on random crops of the train split,
+    validating on full images of the test split; writes last.pt, best.pt, log.jsonl and
+    config.yaml to --out. Several GPUs: torchrun --nproc_per_node=N -m inr_lib train ...
+    (the same options).
+    """
     from .data import load_data
     from .train import check_output_dir, check_run_dir, train
 
@@ -47,6 +55,12 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    """Score a checkpoint on full images.
+
+    Reconstruct the full images of a split with a checkpoint and write
+    PSNR/SSIM/SAM/RMSE/MRAE per scene, their means, per-band curves and the protocol to a
+    JSON file.
+    """
     from .checkpoint import load_model
 
     device = _device(args)
@@ -56,6 +70,12 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_baseline(args) -> int:
+    """Fit/train and score a baseline.
+
+    Fit ridge or physics (Mallett & Yuksel 2019) on the train split, or train the
+    cnn baseline with the training loop, then evaluate it on the test split with the same
+    protocol as `evaluate`.
+    """
     from .data import load_data
 
     device = _device(args)
@@ -73,6 +93,13 @@ def cmd_baseline(args) -> int:
 
 
 def cmd_reconstruct(args) -> int:
+    """Turn an RGB image into a spectral cube.
+
+    Reconstruct a 31-band cube (400..700 nm) from an RGB image (8/16-bit PNG,
+    JPEG, BMP, TIFF; alpha is dropped with a note; greyscale needs --gray-ok). Large images
+    are processed as tiles. Writes the cube (.h5 dataset 'hsi' or .npy, shape (31, H, W),
+    float32 in [0, 1]) and a preview PNG next to it (input | sRGB rendering of the cube).
+    """
     import torch
 
     from .checkpoint import load_model
@@ -324,21 +351,25 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _command(sub, prog: str, func, *examples: str):
+    """A sub-command parser running ``func``: the first line of its docstring is the short
+    help, the rest the description; ``examples`` (argument strings) end its help."""
+    name = func.__name__[len("cmd_"):]
+    summary, _, description = inspect.cleandoc(func.__doc__).partition("\n\n")
+    p = sub.add_parser(name, formatter_class=_Formatter, help=summary[0].lower() + summary[1:-1],
+                       description=description.strip(),
+                       epilog=_examples(prog, *(f"{name} {e}" for e in examples)))
+    p.set_defaults(func=func)
+    return p
+
+
 def _add_train(sub, prog: str) -> None:
     from .train import list_presets
 
-    p = sub.add_parser("train", formatter_class=_Formatter, help="train a model",
-                       description="Train INR-HSISR (or the cnn baseline) on random crops of the "
-                                   "train split, validating on full images of the test split; "
-                                   "writes last.pt, best.pt, log.jsonl and config.yaml to --out.",
-                       epilog=_examples(
-                           prog, "train --config quick --data synthetic --out runs/quick",
-                           "train --config paper --data cave:~/data/cave --out runs/paper --device cuda",
-                           "train --config paper --data cave:~/data/cave --out runs/paper --resume",
-                           "train --config tiny --data synthetic --out runs/t --set model.encoding=tile "
-                           "--set lr=5e-4")
-                       + "  torchrun --nproc_per_node=4 -m inr_lib train --config paper --data cave:DIR "
-                         "--out runs/ddp\n")
+    p = _command(sub, prog, cmd_train,                  "--config quick --data synthetic --out runs/quick",
+                 "--config paper --data cave:~/data/cave --out runs/paper --device cuda",
+                 "--config paper --data cave:~/data/cave --out runs/paper --resume",
+                 "--config tiny --data synthetic --out runs/t --set model.encoding=tile --set lr=5e-4")
     p.add_argument("--config", default="quick",
                    help=f"preset ({', '.join(list_presets())}) or YAML file (default: quick)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
@@ -347,36 +378,20 @@ def _add_train(sub, prog: str) -> None:
                    help="start afresh even if RUN_DIR already holds a run (replaces its checkpoints)")
     _config_overrides(p)
     _common(p)
-    p.set_defaults(func=cmd_train)
 
 
 def _add_evaluate(sub, prog: str) -> None:
-    p = sub.add_parser("evaluate", formatter_class=_Formatter, help="score a checkpoint on full images",
-                       description="Reconstruct the full images of a split with a checkpoint and "
-                                   "write PSNR/SSIM/SAM/RMSE/MRAE per scene, their means, per-band "
-                                   "curves and the protocol to a JSON file.",
-                       epilog=_examples(
-                           prog, "evaluate --checkpoint runs/quick/best.pt --data synthetic --json eval.json",
-                           "evaluate --checkpoint best.pt --data cave:DIR --split default:test "
-                           "--mode whole --self-ensemble --json eval.json"))
+    p = _command(sub, prog, cmd_evaluate,                  "--checkpoint runs/quick/best.pt --data synthetic --json eval.json",
+                 "--checkpoint best.pt --data cave:DIR --split default:test --mode whole "
+                 "--self-ensemble --json eval.json")
     _checkpoint(p)
     _common(p)
     _eval_options(p)
-    p.set_defaults(func=cmd_evaluate)
 
 
 def _add_reconstruct(sub, prog: str) -> None:
-    p = sub.add_parser("reconstruct", formatter_class=_Formatter,
-                       help="turn an RGB image into a spectral cube",
-                       description="Reconstruct a 31-band cube (400..700 nm) from an RGB image "
-                                   "(8/16-bit PNG, JPEG, BMP, TIFF; alpha is dropped with a note; "
-                                   "greyscale needs --gray-ok). Large images are processed as "
-                                   "tiles. Writes the cube (.h5 dataset 'hsi' or .npy, shape "
-                                   "(31, H, W), float32 in [0, 1]) and a preview PNG next to it "
-                                   "(input | sRGB rendering of the cube).",
-                       epilog=_examples(
-                           prog, "reconstruct --checkpoint runs/quick/best.pt --rgb photo.jpg --out cube.h5",
-                           "reconstruct --checkpoint best.pt --rgb scan.png --size 512 512 --out cube.npy"))
+    p = _command(sub, prog, cmd_reconstruct,                  "--checkpoint runs/quick/best.pt --rgb photo.jpg --out cube.h5",
+                 "--checkpoint best.pt --rgb scan.png --size 512 512 --out cube.npy")
     _checkpoint(p)
     p.add_argument("--rgb", required=True, metavar="IMAGE", help="input image")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
@@ -386,18 +401,12 @@ def _add_reconstruct(sub, prog: str) -> None:
     p.add_argument("--out", required=True, metavar="CUBE", help="output .h5 or .npy")
     _inference(p)
     _common(p, data=False)
-    p.set_defaults(func=cmd_reconstruct)
 
 
 def _add_baseline(sub, prog: str) -> None:
-    p = sub.add_parser("baseline", formatter_class=_Formatter, help="fit/train and score a baseline",
-                       description="Fit ridge or physics (Mallett & Yuksel 2019) on the train split, "
-                                   "or train the cnn baseline with the training loop, then evaluate "
-                                   "it on the test split with the same protocol as `evaluate`.",
-                       epilog=_examples(
-                           prog, "baseline ridge --data synthetic --json ridge.json",
-                           "baseline physics --data cave:DIR --json physics.json",
-                           "baseline cnn --data synthetic --config quick --out runs/cnn --json cnn.json"))
+    p = _command(sub, prog, cmd_baseline,                  "ridge --data synthetic --json ridge.json",
+                 "physics --data cave:DIR --json physics.json",
+                 "cnn --data synthetic --config quick --out runs/cnn --json cnn.json")
     p.add_argument("name", choices=("ridge", "physics", "cnn"),
                    help="ridge regression, physics (Mallett & Yuksel 2019) or the cnn baseline")
     p.add_argument("--degree", type=int, default=1, help="ridge: polynomial degree 1..3 (default 1)")
@@ -409,7 +418,6 @@ def _add_baseline(sub, prog: str) -> None:
     _config_overrides(p, "cnn: ")
     _common(p)
     _eval_options(p)
-    p.set_defaults(func=cmd_baseline)
 
 
 def _checkpoint(p) -> None:

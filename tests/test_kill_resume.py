@@ -52,7 +52,7 @@ torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # its first use imports 
 
 
 def pause_before_rename(name, nth):
-    """Stop the nth atomic write of a file called `name` just before its rename (for SIGKILL)."""
+    # stop the nth atomic write of a file called `name` just before its rename (for SIGKILL)
     import pathlib, time
     import inr_lib.io
     real, seen = inr_lib.io._replace, []

@@ -35,30 +35,9 @@ from .scene import Scene, scene_rgb
 from .spec import load_data, parse_split
 from .synthetic import ensure_synthetic_cave, make_synthetic_cave
 
-__all__ = [
-    "Scene",
-    "DataFormatError",
-    "CAVE_SCENES",
-    "SceneDir",
-    "list_cave_scenes",
-    "load_cave_scene",
-    "load_cave",
-    "iter_cave",
-    "cave_split",
-    "list_cave_splits",
-    "split_available",
-    "CAVE_URL",
-    "DownloadError",
-    "UnsafeArchiveError",
-    "download_cave",
-    "load_ntire2018",
-    "load_nus",
-    "DataRoot",
-    "default_data_root",
-    "ensure_synthetic_cave",
-    "make_synthetic_cave",
-    "resolve_cave_root",
-    "load_data",
-    "parse_split",
-    "scene_rgb",
-]
+from . import cave as _cave
+from . import roots as _roots
+
+__all__ = ["Scene", "scene_rgb", "DataFormatError", *_cave.__all__, "CAVE_URL", "DownloadError",
+           "UnsafeArchiveError", "download_cave", "load_ntire2018", "load_nus", *_roots.__all__,
+           "ensure_synthetic_cave", "make_synthetic_cave", "load_data", "parse_split"]
