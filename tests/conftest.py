@@ -64,6 +64,20 @@ def smooth_scene():
     return _smooth_scene
 
 
+def _random_scene(name: str, seed: int, h: int = 24, w: int = 20, rgb: bool = True):
+    r = np.random.default_rng(seed)
+    hsi = (0.1 + 0.8 * r.random((31, h, w))).astype(np.float32)
+    return SimpleNamespace(name=name, hsi=hsi, rgb=hsi[[25, 15, 5]].copy() if rgb else None,
+                           wavelengths=np.arange(400, 701, 10.0))
+
+
+@pytest.fixture(scope="session")
+def random_scene():
+    """``random_scene(name, seed, h=24, w=20, rgb=True)``: a scene-like record of random spectra
+    in [0.1, 0.9] (``hsi`` (31, h, w)), ``rgb`` = bands 25, 15, 5 (or None)."""
+    return _random_scene
+
+
 @pytest.fixture(scope="session")
 def train_val(smooth_scene):
     """Two training scenes and one validation scene (24 x 24)."""
