@@ -20,6 +20,8 @@ class an ``arch`` name stands for, and how it is built, is :mod:`inr_lib.archs`.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import pickle
 import random
@@ -32,7 +34,7 @@ from torch import nn
 
 from . import archs
 from ._version import __version__
-from .io import atomic_write, sha256_file
+from .io import atomic_write
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ARCHS", "CheckpointError", "atomic_save",
            "save_checkpoint", "load_checkpoint", "model_from_checkpoint", "load_model",
@@ -115,6 +117,11 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         CheckpointError: missing, truncated or foreign file, a file holding arbitrary
             pickled objects (refused: loading it could run code), or a newer format.
     """
+    return _read_checkpoint(path, map_location)[0]
+
+
+def _read_checkpoint(path: str | os.PathLike, map_location) -> tuple[dict, str]:
+    """:func:`load_checkpoint` and the file's SHA-256, from one read of the file."""
     path = Path(path)
     expected = ("expected an inr_lib checkpoint (last.pt / best.pt written by "
                 "`python -m inr_lib train`)")
@@ -124,12 +131,12 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
                               f"file inside it ({inside})")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; {expected}")
-    with open(path, "rb") as f:
-        head = f.read(4)
+    data = path.read_bytes()
+    head = data[:4]
     if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # zip (torch) or pickle
         raise CheckpointError(f"{path} is not a torch checkpoint (it starts with {head!r}, not a "
                               f"zip/pickle header); {expected}")
-    ckpt = _torch_load(path, map_location, expected)
+    ckpt = _torch_load(path, data, map_location, expected)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         found = (f"a dict with keys {sorted(map(str, ckpt))[:8]}" if isinstance(ckpt, dict)
                  else f"a {type(ckpt).__name__}")
@@ -145,13 +152,14 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
             f"({FORMAT_VERSION}); upgrade inr_lib")
     if ckpt["arch"] not in ARCHS:
         raise CheckpointError(f"{path}: unknown arch {ckpt['arch']!r}; expected one of {ARCHS}")
-    return ckpt
+    return ckpt, hashlib.sha256(data).hexdigest()
 
 
-def _torch_load(path: Path, map_location, expected: str):
-    """``torch.load(path, weights_only=True)``, its many failures turned into one clear error."""
+def _torch_load(path: Path, data: bytes, map_location, expected: str):
+    """``torch.load`` of the bytes of ``path`` (weights only), its many failures turned into
+    one clear error."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         import re
 
@@ -167,7 +175,7 @@ def _torch_load(path: Path, map_location, expected: str):
                 f"{path} is a TorchScript model archive (torch.jit.save), not an inr_lib "
                 f"checkpoint; it is refused because loading TorchScript runs the code stored "
                 f"in it; {expected}") from None
-        size = path.stat().st_size
+        size = len(data)
         raise CheckpointError(
             f"{path} ({size} bytes) could not be read as a torch checkpoint: it is truncated "
             f"(e.g. an interrupted copy) or not a checkpoint at all; {expected}. Re-copy it or "
@@ -210,9 +218,9 @@ def load_model(path: str | os.PathLike, map_location="cpu") -> nn.Module:
         >>> model = load_model("runs/quick/best.pt")
         >>> hsi = model.predict(rgb)        # (B, 31, H, W)
     """
-    ckpt = load_checkpoint(path, map_location="cpu")
+    ckpt, sha256 = _read_checkpoint(path, "cpu")
     model = model_from_checkpoint(ckpt).to(map_location)
-    model.checkpoint_info = {"path": str(path), "sha256": sha256_file(path),
+    model.checkpoint_info = {"path": str(path), "sha256": sha256,
                              "epoch": int(ckpt["epoch"]), "arch": ckpt["arch"],
                              "train_config": ckpt.get("train_config") or {}}
     return model

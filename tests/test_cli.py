@@ -43,19 +43,23 @@ def test_train_writes_checkpoints_log_and_config(run_dir):
     assert rec["epoch"] == 1 and np.isfinite(rec["loss"]) and "val_psnr" in rec
 
 
-def test_evaluate_writes_json_with_protocol(run_dir, synth, tmp_path, run_cli):
-    out = tmp_path / "eval.json"
+def test_evaluate_writes_json_with_protocol(run_dir, synth, tmp_path, run_cli, monkeypatch):
+    from pathlib import Path
+
+    out, reads, real = tmp_path / "eval.json", [], Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda p: reads.append(p.name) or real(p))
     rc, stdout, _, _ = run_cli(["evaluate", "--checkpoint", run_dir / "best.pt", "--data", synth,
-                         "--json", out, "--no-progress"])
+                                "--json", out, "--no-progress"])
     assert rc == 0 and "PSNR" in stdout
+    assert reads.count("best.pt") == 1          # the checkpoint is read once (weights and hash)
     res = json.loads(out.read_text())
     p = res["protocol"]
     assert p["split"].endswith(":test") and len(p["scenes"]) == len(res["per_scene"]) == 2
     assert p["inference"]["mode"] == "tiled" and p["inference"]["tile"] == 16  # training crop
     assert p["checkpoint_sha256"] and p["dataset"].startswith("synthetic")
     assert set(res["mean"]) == {"psnr", "ssim", "sam", "rmse", "mrae"}
-    rc, _, _, _ = run_cli(["evaluate", "--checkpoint", run_dir / "last.pt", "--data", synth, "--split",
-                    "train", "--mode", "whole", "--json", out, "--no-progress"])
+    rc, _, _, _ = run_cli(["evaluate", "--checkpoint", run_dir / "last.pt", "--data", synth,
+                           "--split", "train", "--mode", "whole", "--json", out, "--no-progress"])
     res = json.loads(out.read_text())
     assert rc == 0 and res["protocol"]["split"].endswith(":train") and len(res["per_scene"]) == 6
     assert res["protocol"]["inference"]["mode"] == "whole"
@@ -69,7 +73,7 @@ def test_reconstruct_writes_cube_and_preview(run_dir, tmp_path, ext, run_cli):
     Image.fromarray((np.random.default_rng(0).random((20, 28, 4)) * 255).astype(np.uint8)).save(img)
     out = tmp_path / f"cube{ext}"
     rc, stdout, err, _ = run_cli(["reconstruct", "--checkpoint", run_dir / "last.pt", "--rgb", img,
-                           "--out", out])
+                                  "--out", out])
     assert rc == 0, err
     assert "alpha" in err  # the dropped alpha channel is mentioned
     if ext == ".npy":
@@ -84,8 +88,8 @@ def test_reconstruct_writes_cube_and_preview(run_dir, tmp_path, ext, run_cli):
     assert 0 <= cube.min() and cube.max() <= 1
     assert Image.open(out.with_suffix(".png")).size[1] == 20
     # --size resizes the input first
-    rc, _, _, _ = run_cli(["reconstruct", "--checkpoint", run_dir / "last.pt", "--rgb", img, "--size",
-                    12, 16, "--out", tmp_path / "small.npy"])
+    rc, _, _, _ = run_cli(["reconstruct", "--checkpoint", run_dir / "last.pt", "--rgb", img,
+                           "--size", 12, 16, "--out", tmp_path / "small.npy"])
     assert rc == 0 and np.load(tmp_path / "small.npy").shape == (31, 12, 16)
 
 
@@ -101,8 +105,8 @@ def test_baseline_ridge(synth, tmp_path, run_cli):
 def test_baseline_cnn_trains_with_the_training_loop(synth, tmp_path, run_cli):
     out = tmp_path / "cnn.json"
     rc, _, err, _ = run_cli(["baseline", "cnn", "--data", synth, "--config", "tiny", "--epochs", 1,
-                      "--set", "crops_per_scene=1", "--set", "model.channels=4",
-                      "--set", "model.num_blocks=1", "--json", out, "--no-progress"])
+                             "--set", "crops_per_scene=1", "--set", "model.channels=4",
+                             "--set", "model.num_blocks=1", "--json", out, "--no-progress"])
     assert rc == 0, err
     res = json.loads(out.read_text())
     assert res["baseline"]["name"] == "cnn" and res["baseline"]["options"]["config"]["arch"] == "cnn"
