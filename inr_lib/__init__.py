@@ -9,9 +9,15 @@ Public entry points::
 
     from inr_lib import build_model                      # the model ("paper", "small", ...)
     from inr_lib import TrainConfig, load_model
-    from inr_lib.train import train                      # (train and evaluate are also
+    from inr_lib.train import train, train_step          # (train and evaluate are also
     from inr_lib.evaluate import evaluate                #  module names, hence the long form)
+    from inr_lib.tiling import predict_image             # whole / tiled / self-ensemble
     from inr_lib import data, metrics, spectral, baselines
+    data.load_data("synthetic", need=("train", "test"))  # what --data / --split load
+
+The layers, bottom up (a module imports only from layers below it): building blocks
+(encoding, hypernet, pixelwise, tiling, spectral, metrics, runtime) -> data -> model,
+baselines, io -> archs -> checkpoint, evaluate -> train -> cli.
 """
 from __future__ import annotations
 
