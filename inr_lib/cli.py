@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from .outputs import check_outputs
+
 __all__ = ["main", "build_parser", "read_input_image", "CLIError"]
 
 
@@ -153,6 +155,7 @@ def cmd_evaluate(args) -> int:
     from .checkpoint import load_checkpoint, load_model
     from .evaluate import evaluate, write_results
 
+    check_outputs({"--json": args.json}, {"--checkpoint": args.checkpoint}, overwrite=args.force)
     device = _device(args)
     ck = load_checkpoint(args.checkpoint)
     tc = ck.get("train_config") or {}
@@ -175,6 +178,14 @@ def cmd_baseline(args) -> int:
     from .baselines import build_baseline
     from .evaluate import evaluate, write_results
 
+    check_outputs({"--json": args.json}, overwrite=args.force)
+    cnn_out = None
+    if args.name == "cnn":   # refuse an existing run before loading data or training
+        cnn_out = Path(args.out) if args.out else \
+            Path(args.json).with_name(Path(args.json).stem + "_cnn_run")
+        if not args.overwrite and (cnn_out / "last.pt").is_file():
+            raise CLIError(f"{cnn_out} already holds a training run ({cnn_out / 'last.pt'}); "
+                           f"replace it with --overwrite, or choose another --out")
     device = _device(args)
     part = _eval_part(args.split)
     d = load_data(args.data, args.split)
@@ -203,11 +214,11 @@ def cmd_baseline(args) -> int:
             cfg = cfg.with_overrides(args.set)
         if args.epochs is not None:
             cfg = cfg.replace(epochs=args.epochs)
-        out = Path(args.out) if args.out else Path(args.json).with_name(Path(args.json).stem + "_cnn_run")
+        out = cnn_out
         print(f"training the cnn baseline ({cfg.name} schedule, {cfg.epochs} epochs) in {out}",
               file=sys.stderr)
         res = train(cfg, d["train"], d["test"], out, device=device, progress=not args.no_progress,
-                    overwrite=True)
+                    overwrite=args.overwrite)
         model, options = res.model, {"config": cfg.to_dict(), "run": str(out)}
         tile = args.tile or cfg.crop_size
         overlap = args.overlap if args.overlap is not None else cfg.val_overlap
@@ -236,6 +247,9 @@ def cmd_reconstruct(args) -> int:
         raise CLIError(f"--out {out}: expected a .h5 or .npy file name")
     if out.is_dir():
         raise CLIError(f"--out {out} is a folder; expected a file name ending in .h5 or .npy")
+    preview = out.with_suffix(".png")
+    check_outputs({"--out": out, "preview": preview},
+                  {"--rgb": args.rgb, "--checkpoint": args.checkpoint}, overwrite=args.force)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -269,7 +283,6 @@ def cmd_reconstruct(args) -> int:
     cube = hsi.numpy().astype(np.float32)
     _save_cube(out, cube, {"source_image": str(args.rgb), "checkpoint": str(args.checkpoint),
                            "checkpoint_sha256": model.checkpoint_info["sha256"]})
-    preview = out.with_suffix(".png")
     _save_preview(preview, x[0].numpy(), cube)
     print(f"wrote {out} (31 x {H} x {W}, float32, 400..700 nm) and preview {preview}")
     return 0
@@ -411,8 +424,14 @@ def _save_preview(path: Path, rgb, cube) -> None:
     gap = np.ones((left.shape[0], max(2, left.shape[1] // 50), 3), dtype=np.float32)
     img = (np.concatenate([left, gap, right], axis=1) * 255 + 0.5).astype(np.uint8)
 
-    def write(f):
-        Image.fromarray(img).save(f, format="PNG")
+    def write(f):   # the marker lets a re-run replace this preview (inr_lib.outputs)
+        from PIL.PngImagePlugin import PngInfo
+
+        from .outputs import PNG_MARKER
+
+        info = PngInfo()
+        info.add_text("Software", PNG_MARKER)
+        Image.fromarray(img).save(f, format="PNG", pnginfo=info)
 
     atomic_write(path, write)
 
@@ -466,6 +485,8 @@ def _eval_options(p):
                    help="'dataset' (the scenes' RGB images) or a response name such as cie1964 "
                         "(default: what the model was trained with, else dataset)")
     p.add_argument("--json", required=True, metavar="OUT", help="results file (JSON)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --json file that inr_lib did not write")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -559,6 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gray-ok", action="store_true",
                    help="accept a greyscale image by replicating it to R, G, B")
     p.add_argument("--out", required=True, metavar="CUBE", help="output .h5 or .npy")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --out / preview file that inr_lib did not write")
     _inference(p)
     _common(p, data=False)
     p.set_defaults(func=cmd_reconstruct)
@@ -582,6 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cnn: config overrides (model.channels=32, ...)")
     p.add_argument("--out", default=None, metavar="RUN_DIR",
                    help="cnn: run folder (default: next to --json)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="cnn: replace the run already in --out (its checkpoints and log)")
     _common(p)
     _eval_options(p)
     p.set_defaults(func=cmd_baseline)

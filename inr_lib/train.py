@@ -524,16 +524,11 @@ def _train(cfg, train_scenes, val_scenes, out_dir, resume, device, progress, cal
             print(f"resuming {out_dir} after epoch {start_epoch} of {cfg.epochs}")
     elif resume and d.main:
         print(f"--resume: no {last_path} yet, starting a new run")
-    if start_epoch == 0 and d.main:          # a new run (or overwrite=True): no stale files
-        for old in (last_path, best_path):
-            old.unlink(missing_ok=True)
-
-    if d.main:
-        import yaml
-
-        ckpt_lib.atomic_write(out_dir / "config.yaml",
-                              lambda f: f.write(yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode()))
-        _write_log(log_path, history)
+    # a new run over an old one (overwrite=True) replaces it only once its first epoch is
+    # done: settings that fail (crop too large, lr that diverges, ...) leave the old run intact
+    begun = not (start_epoch == 0 and any(p.exists() for p in (last_path, best_path, log_path)))
+    if d.main and begun:
+        _begin_run(out_dir, cfg, history, start_epoch)
 
     net = model
     if d.enabled:
@@ -617,6 +612,9 @@ def _train(cfg, train_scenes, val_scenes, out_dir, resume, device, progress, cal
                 if improved:
                     best = dict(record)
             history.append(record)
+            if not begun:
+                _begin_run(out_dir, cfg, [], start_epoch)
+                begun = True
             if (epoch + 1) % cfg.checkpoint_every == 0 or last_epoch or improved:
                 kwargs = dict(epoch=epoch + 1, optimizer=optimizer, scheduler=scheduler,
                               scaler=scaler, train_config=cfg.to_dict(), history=history, best=best)
@@ -651,6 +649,19 @@ def _train(cfg, train_scenes, val_scenes, out_dir, resume, device, progress, cal
     return TrainResult(history=history, best=best, out_dir=out_dir, last_path=last_path,
                        best_path=best_path if best_path.is_file() else None, log_path=log_path,
                        model=model, stopped_early=stopped)
+
+
+def _begin_run(out_dir: Path, cfg: TrainConfig, history: list, start_epoch: int) -> None:
+    """Write ``config.yaml`` and ``log.jsonl`` (``history``); a new run (``start_epoch`` 0)
+    first removes the checkpoints of the run it replaces."""
+    import yaml
+
+    if start_epoch == 0:
+        for old in ("last.pt", "best.pt"):
+            (out_dir / old).unlink(missing_ok=True)
+    ckpt_lib.atomic_write(out_dir / "config.yaml",
+                          lambda f: f.write(yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode()))
+    _write_log(out_dir / "log.jsonl", history)
 
 
 def _save(path: Path, model, kwargs: dict, saved_epoch: int, last_path: Path) -> None:

@@ -1,0 +1,166 @@
+"""Data-loss cases of issue 15 through the command line: every output path is checked before
+the work starts (inr_lib.outputs.check_outputs), and nothing the user did not name as an
+output is replaced or deleted."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inr_lib import build_model
+from inr_lib.checkpoint import save_checkpoint
+from inr_lib.cli import main
+from inr_lib.data import ensure_synthetic_cave
+
+
+def run_cli(argv, capsys):
+    rc = main([str(a) for a in argv])
+    cap = capsys.readouterr()
+    assert "Traceback" not in cap.err
+    errors = [ln for ln in cap.err.splitlines() if ln.startswith("error:")]
+    return rc, cap.out, errors
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def tree(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): digest(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory) -> str:
+    """``--data synthetic:DIR`` of a dataset generated once for this module."""
+    root = tmp_path_factory.mktemp("data") / "synthetic"
+    ensure_synthetic_cave(root)
+    return f"synthetic:{root}"
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ckpt") / "best.pt"
+    save_checkpoint(path, build_model("tiny", seed=0), epoch=1,
+                    train_config={"crop_size": 16, "val_overlap": 4, "rgb_source": "dataset"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def old_run(tmp_path_factory, synth) -> Path:
+    """A finished one-epoch tiny training run (kept pristine; tests copy it)."""
+    out = tmp_path_factory.mktemp("runs") / "old"
+    assert main(["train", "--config", "tiny", "--data", synth, "--out", str(out), "--epochs", "1",
+                 "--no-progress", "--device", "cpu"]) == 0
+    return out
+
+
+def photo(path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+# ------------------------------------------------------------------- (1) reconstruct preview
+def test_reconstruct_preview_never_replaces_the_input_photo(tmp_path, ckpt, capsys):
+    src = photo(tmp_path / "photo.png")
+    before = digest(src)
+    rc, _, errors = run_cli(["reconstruct", "--checkpoint", ckpt, "--rgb", src,
+                             "--out", tmp_path / "photo.h5", "--device", "cpu"], capsys)
+    assert rc == 1 and digest(src) == before
+    assert errors == [f"error: preview {src} is the same file as --rgb; writing it would destroy "
+                      f"the input: choose another output path"]
+    assert not (tmp_path / "photo.h5").exists()
+    # even --force does not allow replacing an input
+    assert run_cli(["reconstruct", "--checkpoint", ckpt, "--rgb", src, "--out", tmp_path / "photo.h5",
+                    "--device", "cpu", "--force"], capsys)[0] == 1
+    assert digest(src) == before
+
+
+def test_reconstruct_refuses_a_foreign_png_but_replaces_its_own_preview(tmp_path, ckpt, capsys):
+    src = photo(tmp_path / "in.jpg")
+    other = photo(tmp_path / "cube.png")           # the user's file, not a preview
+    before = digest(other)
+    argv = ["reconstruct", "--checkpoint", ckpt, "--rgb", src, "--out", tmp_path / "cube.h5",
+            "--device", "cpu"]
+    rc, _, errors = run_cli(argv, capsys)
+    assert rc == 1 and digest(other) == before and "--force" in errors[0]
+    other.unlink()
+    assert run_cli(argv, capsys)[0] == 0           # writes cube.h5 + its preview cube.png
+    assert run_cli(argv, capsys)[0] == 0           # a re-run replaces the library's own files
+    photo(other)
+    assert run_cli(argv + ["--force"], capsys)[0] == 0  # and --force replaces a foreign one
+
+
+# ------------------------------------------------------------------- (3) --json = checkpoint
+def test_evaluate_json_pointing_at_the_checkpoint_is_an_error(tmp_path, ckpt, synth, capsys):
+    ck = tmp_path / "best.pt"
+    shutil.copy(ckpt, ck)
+    before = digest(ck)
+    rc, _, errors = run_cli(["evaluate", "--checkpoint", ck, "--data", synth, "--json", ck,
+                             "--device", "cpu", "--no-progress"], capsys)
+    assert rc == 1 and digest(ck) == before
+    assert errors == [f"error: --json {ck} is the same file as --checkpoint; writing it would "
+                      f"destroy the input: choose another output path"]
+
+
+def test_evaluate_json_unwritable_or_foreign_is_refused_before_evaluating(tmp_path, ckpt, capsys):
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": 1}\n')
+    # --data names a folder that does not exist: the output check must come first
+    argv = ["evaluate", "--checkpoint", ckpt, "--data", f"cave:{tmp_path / 'absent'}",
+            "--device", "cpu"]
+    rc, _, errors = run_cli(argv + ["--json", notes], capsys)
+    assert rc == 1 and "already exists and was not written by inr_lib; pass --force" in errors[0]
+    assert notes.read_text() == '{"mine": 1}\n'
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    rc, _, errors = run_cli(argv + ["--json", blocker / "r.json"], capsys)
+    assert rc == 1 and errors == [f"error: --json {blocker / 'r.json'}: cannot create its folder "
+                                  f"{blocker} ({blocker} is a file, not a folder); choose another "
+                                  f"output path"]
+
+
+# ------------------------------------------------------------------- (4) baseline cnn --out
+def test_baseline_cnn_does_not_replace_an_existing_run(tmp_path, old_run, synth, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(old_run, run)
+    before = tree(run)
+    argv = ["baseline", "cnn", "--data", synth, "--config", "tiny", "--epochs", "1", "--out", run,
+            "--json", tmp_path / "cnn.json", "--device", "cpu", "--no-progress"]
+    rc, _, errors = run_cli(argv, capsys)
+    assert rc == 1 and tree(run) == before
+    assert errors == [f"error: {run} already holds a training run ({run / 'last.pt'}); replace it "
+                      f"with --overwrite, or choose another --out"]
+    assert run_cli(argv + ["--overwrite"], capsys)[0] == 0
+    assert digest(run / "last.pt") != before["last.pt"]
+
+
+# ------------------------------------------------------------------- (5) train --overwrite
+@pytest.mark.parametrize("bad", ["crop_size=200", "rgb_source=foo", "lr=1e9"])
+def test_train_overwrite_keeps_the_old_run_when_the_new_settings_fail(tmp_path, old_run, synth,
+                                                                      capsys, bad):
+    run = tmp_path / "run"
+    shutil.copytree(old_run, run)
+    before = tree(run)
+    rc, _, errors = run_cli(["train", "--config", "tiny", "--data", synth, "--out", run,
+                             "--overwrite", "--set", bad, "--epochs", "1", "--no-progress",
+                             "--device", "cpu"], capsys)
+    assert rc == 1 and len(errors) == 1
+    assert tree(run) == before                   # last.pt, best.pt, log.jsonl, config.yaml
+
+
+def test_train_overwrite_replaces_the_run_once_the_new_one_has_started(tmp_path, old_run, synth,
+                                                                       capsys):
+    run = tmp_path / "run"
+    shutil.copytree(old_run, run)
+    old_last = digest(run / "last.pt")
+    assert run_cli(["train", "--config", "tiny", "--data", synth, "--out", run, "--overwrite",
+                    "--set", "seed=1", "--epochs", "1", "--no-progress", "--device", "cpu"],
+                   capsys)[0] == 0
+    assert digest(run / "last.pt") != old_last
+    assert "seed: 1" in (run / "config.yaml").read_text()
+    assert len((run / "log.jsonl").read_text().splitlines()) == 1
