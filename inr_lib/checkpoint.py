@@ -324,6 +324,16 @@ def model_from_checkpoint(ckpt: dict) -> nn.Module:
     return model.eval()
 
 
+def check_finite_weights(state: dict, path) -> None:
+    """Raise :class:`CheckpointError` naming the first weight of ``state`` (a state dict)
+    that holds NaN or Inf: such a model computes NaN cubes, never a usable result."""
+    for name, t in state.items():
+        if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{path}: weight {name!r} contains NaN/Inf values, so the model "
+                                  f"cannot give a usable result (did the run diverge?); use "
+                                  f"another checkpoint (e.g. an earlier best.pt) or retrain")
+
+
 def load_model(path: str | os.PathLike, map_location="cpu") -> nn.Module:
     """Load a trained model from a checkpoint, in eval mode, on ``map_location``.
 
@@ -335,6 +345,7 @@ def load_model(path: str | os.PathLike, map_location="cpu") -> nn.Module:
         >>> hsi = model.predict(rgb)        # (B, 31, H, W)
     """
     ckpt = load_checkpoint(path, map_location="cpu")
+    check_finite_weights(ckpt.get("model") or {}, path)
     model = model_from_checkpoint(ckpt).to(map_location)
     model.checkpoint_info = {"path": str(path), "sha256": sha256_file(path),
                              "epoch": int(ckpt["epoch"]), "arch": ckpt["arch"]}

@@ -54,7 +54,7 @@ def _parse_split(value: str | None) -> tuple[str | None, str | None]:
 
 
 def load_data(spec: str, split: str | None, verbose: bool = True,
-              need: tuple = ("train", "test")) -> dict:
+              need: tuple = ("train", "test"), allow_empty: bool = False) -> dict:
     """Resolve ``--data`` and ``--split`` and load the parts in ``need``.
 
     Returns ``{"train": [Scene], "test": [Scene], "dataset": "cave" | "synthetic", "root",
@@ -89,7 +89,9 @@ def load_data(spec: str, split: str | None, verbose: bool = True,
     found = data.list_cave_scenes(root)
     if not found:
         raise CLIError(f"no CAVE scenes found in {where}")
-    parts = data.split_available(found, name)
+    # evaluation needs only the part it scores: a folder of test scenes alone is fine
+    require = () if set(need) == {"train", "test"} and allow_empty else need
+    parts = data.split_available(found, name, require=require)
     if parts["missing"] and verbose:
         print(f"note: {len(parts['missing'])} scenes of split {parts['split']!r} are not in {where}; "
               f"using the {len(parts['train'])} train / {len(parts['test'])} test scenes present",
@@ -97,7 +99,8 @@ def load_data(spec: str, split: str | None, verbose: bool = True,
     if verbose:
         print(f"loading {sum(len(parts[p]) for p in need)} scenes ({' + '.join(need)}) from {where} "
               f"(split {parts['split']!r})", file=sys.stderr)
-    out = {p: data.load_cave(root, parts[p], strict=True) if p in need else [] for p in ("train", "test")}
+    out = {p: data.load_cave(root, parts[p], strict=True) if p in need and parts[p] else []
+           for p in ("train", "test")}
     return {**out, "dataset": kind, "root": where, "split_name": parts["split"]}
 
 
@@ -118,6 +121,9 @@ def _scenes_for(d: dict, part: str) -> tuple[list, str]:
 def cmd_train(args) -> int:
     from .train import TrainConfig, train
 
+    if args.resume and args.overwrite:
+        raise CLIError("--resume and --overwrite contradict each other: --resume continues the run "
+                       "in --out, --overwrite replaces it; give one of them")
     cfg = TrainConfig.load(args.config)
     if args.set:
         cfg = cfg.with_overrides(args.set)
@@ -139,8 +145,12 @@ def cmd_train(args) -> int:
         print(f"training {cfg.name!r} ({cfg.arch}, model {model}{' ' + str(cfg.model) if cfg.model else ''}) "
               f"for {cfg.epochs} epochs on {len(d['train'])} scenes, validating on "
               f"{len(d['test'])}, device {device}, output {args.out}", file=sys.stderr)
+    identity = _data_identity(d)
+    if talk and args.resume:
+        _check_same_data(Path(args.out), identity, args.allow_other_data)
     res = train(cfg, d["train"], d["test"], args.out, resume=args.resume, device=device,
-                progress=not args.no_progress, overwrite=args.overwrite)
+                progress=not args.no_progress, overwrite=args.overwrite,
+                callback=_record_data(Path(args.out), identity) if talk else None)
     if talk:
         best = res.best or {}
         msg = f"done: {len(res.history)} epochs; last checkpoint {res.last_path}"
@@ -149,6 +159,51 @@ def cmd_train(args) -> int:
                     f"{best.get('val_psnr', float('nan')):.2f} dB)")
         print(msg)
     return 0
+
+
+DATA_RECORD = "data.json"
+
+
+def _data_identity(d: dict) -> dict:
+    """What a run was trained on: the dataset kind, folder, split and scene names."""
+    return {"dataset": d["dataset"], "root": d["root"], "split": d["split_name"],
+            "train": [s.name for s in d["train"]], "test": [s.name for s in d["test"]]}
+
+
+def _check_same_data(out: Path, identity: dict, allowed: bool) -> None:
+    """``--resume`` on other scenes than the run started with is an error unless ``allowed``
+    (best.pt would be re-selected on another validation set)."""
+    import json
+
+    try:
+        old = json.loads((out / DATA_RECORD).read_text())
+    except (OSError, ValueError):
+        return   # a run from before this record existed: nothing to compare
+    diff = [k for k in ("dataset", "train", "test") if old.get(k) != identity[k]]
+    if diff and not allowed:
+        def show(r):
+            return f"{r.get('dataset')} {r.get('root')} split {r.get('split')!r}: " \
+                   f"{len(r.get('train', []))} train / {len(r.get('test', []))} test scenes"
+        raise CLIError(f"cannot resume {out}: it was trained on {show(old)}, but --data/--split now "
+                       f"give {show(identity)} (different {', '.join(diff)}); use the same --data "
+                       f"and --split, or pass --allow-other-data to continue on these scenes")
+
+
+def _record_data(out: Path, identity: dict):
+    """A training callback writing ``out/data.json`` after the first epoch (once the run has
+    started, so a failed start leaves an older run's record alone)."""
+    import json
+
+    from .checkpoint import atomic_write
+
+    def callback(record, model):
+        if not getattr(callback, "done", False):
+            text = json.dumps(identity, indent=1) + "\n"
+            atomic_write(out / DATA_RECORD, lambda f: f.write(text.encode()))
+            callback.done = True
+        return None
+
+    return callback
 
 
 def cmd_evaluate(args) -> int:
@@ -161,8 +216,12 @@ def cmd_evaluate(args) -> int:
     tc = ck.get("train_config") or {}
     model = load_model(args.checkpoint, map_location=device)
     part = _eval_part(args.split)
-    d = load_data(args.data, args.split, need=("train", "test") if part == "all" else (part,))
+    d = load_data(args.data, args.split, need=("train", "test") if part == "all" else (part,),
+                  allow_empty=True)
     scenes, split_label = _scenes_for(d, part)
+    if not scenes:
+        raise CLIError(f"--data {args.data}: no scenes to score in part {part!r} of split "
+                       f"{d['split_name']!r}")
     res = evaluate(model, scenes, mode=args.mode, tile=args.tile or tc.get("crop_size", 64),
                    overlap=args.overlap if args.overlap is not None else tc.get("val_overlap", 16),
                    border=args.border, self_ensemble=args.self_ensemble,
@@ -281,6 +340,9 @@ def cmd_reconstruct(args) -> int:
           f"{'tiled ' + str(tile) + ' px' if args.mode == 'tiled' else 'whole image'}", file=sys.stderr)
     hsi = reconstruct(model, x, mode=args.mode, tile=tile, overlap=overlap, device=device)[0]
     cube = hsi.numpy().astype(np.float32)
+    if not np.isfinite(cube).all():
+        raise CLIError(f"the reconstruction of {args.rgb} with {args.checkpoint} contains NaN/Inf "
+                       f"values; nothing was written (try --mode tiled, or another checkpoint)")
     _save_cube(out, cube, {"source_image": str(args.rgb), "checkpoint": str(args.checkpoint),
                            "checkpoint_sha256": model.checkpoint_info["sha256"]})
     _save_preview(preview, x[0].numpy(), cube)
@@ -544,6 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field (YAML value); model.OPTION=VALUE for model options; "
                         "repeatable")
+    p.add_argument("--allow-other-data", action="store_true",
+                   help="with --resume: continue even if --data/--split give other scenes than "
+                        "the run was trained on (recorded in RUN_DIR/data.json)")
     _common(p)
     p.set_defaults(func=cmd_train)
 

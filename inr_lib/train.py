@@ -43,11 +43,13 @@ order). ``tests/test_ddp.py`` checks it on CPU with gloo.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import shutil
+import socket
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -148,29 +150,92 @@ class TrainConfig:
     checkpoint_every: int = 1
 
     def __post_init__(self):
-        self.betas = tuple(float(b) for b in self.betas)
-        self.milestones = tuple(int(m) for m in self.milestones)
-        self.model = dict(self.model or {})
-        self.lr, self.gamma, self.weight_decay = float(self.lr), float(self.gamma), float(self.weight_decay)
-        problems = []
+        problems = self._coerce_numbers()
         if self.arch not in ("inr", "cnn"):
             problems.append(f"arch must be 'inr' or 'cnn', got {self.arch!r}")
         if self.val_mode not in VAL_MODES:
             problems.append(f"val_mode must be one of {VAL_MODES}, got {self.val_mode!r}")
         if self.amp not in AMP_MODES:
             problems.append(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
-        for name in ("epochs", "batch_size", "crop_size", "crops_per_scene", "checkpoint_every"):
-            if int(getattr(self, name)) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.val_overlap < self.crop_size:
+        if "val_overlap" not in str(problems) and "crop_size" not in str(problems) and \
+                not 0 <= self.val_overlap < self.crop_size:
             problems.append(f"val_overlap must satisfy 0 <= val_overlap < crop_size, got "
                             f"{self.val_overlap} and {self.crop_size}")
         if self.best_metric not in ("psnr", "ssim", "sam", "rmse", "mrae"):
             problems.append(f"best_metric must be psnr/ssim/sam/rmse/mrae, got {self.best_metric!r}")
-        if not self.lr > 0:
-            problems.append(f"lr must be positive, got {self.lr}")
         if problems:
             raise ValueError("invalid training configuration: " + "; ".join(problems))
+
+    def _coerce_numbers(self) -> list:
+        """Convert the numeric fields in place; return a message per field whose value has
+        the wrong type or lies outside its range (naming the key)."""
+        import math
+
+        problems = []
+
+        def number(name, kind, ok, expect, value=None):
+            v = getattr(self, name) if value is None else value
+            try:
+                if isinstance(v, (bool, str)) and not (kind is float and isinstance(v, str)):
+                    raise TypeError
+                x = kind(v)
+                if kind is int and float(v) != x:
+                    raise ValueError
+            except (TypeError, ValueError, OverflowError):
+                problems.append(f"{name} must be {expect}, got {v!r}")
+                return None
+            if not (math.isfinite(x) and ok(x)):
+                problems.append(f"{name} must be {expect}, got {v!r}")
+                return None
+            return x
+
+        for name in ("epochs", "batch_size", "crop_size", "crops_per_scene", "checkpoint_every"):
+            x = number(name, int, lambda x: x >= 1, "an integer >= 1")
+            if x is not None:
+                setattr(self, name, x)
+        for name, ok, expect in (
+                ("lr", lambda x: 0 < x <= 1, "a number in (0, 1]"),
+                ("gamma", lambda x: 0 < x <= 1, "a number in (0, 1] (the factor applied to lr at "
+                                                "each milestone)"),
+                ("weight_decay", lambda x: x >= 0, "a number >= 0")):
+            x = number(name, float, ok, expect)
+            if x is not None:
+                setattr(self, name, x)
+        for name in ("val_every", "val_overlap", "seed"):
+            x = number(name, int, lambda x: x >= 0, "an integer >= 0")
+            if x is not None:
+                setattr(self, name, x)
+        if self.val_crops is not None:
+            x = number("val_crops", int, lambda x: x >= 1, "an integer >= 1")
+            self.val_crops = self.val_crops if x is None else x
+        if self.grad_clip is not None:
+            x = number("grad_clip", float, lambda x: x > 0, "a positive number or null")
+            self.grad_clip = self.grad_clip if x is None else x
+        if self.num_workers is not None:
+            x = number("num_workers", int, lambda x: x >= 0, "an integer >= 0 or null")
+            self.num_workers = self.num_workers if x is None else x
+        if not isinstance(self.betas, (list, tuple)) or len(self.betas) != 2:
+            problems.append(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        else:
+            bs = [number("betas", float, lambda x: 0 <= x < 1, "two numbers in [0, 1)", b)
+                  for b in self.betas]
+            if None not in bs:
+                self.betas = tuple(bs)
+        if not isinstance(self.milestones, (list, tuple)):
+            problems.append(f"milestones must be a list of epochs, got {self.milestones!r}")
+        else:
+            ms = [number("milestones", int, lambda x: x >= 0, "a list of integers >= 0", m)
+                  for m in self.milestones]
+            if None not in ms:
+                self.milestones = tuple(ms)
+        if not isinstance(self.model or {}, dict):
+            problems.append(f"model must be a mapping of model options, got {self.model!r}")
+        else:
+            self.model = dict(self.model or {})
+        for name in ("arch", "model_preset", "rgb_source", "val_mode", "best_metric", "amp"):
+            if not isinstance(getattr(self, name), str):
+                problems.append(f"{name} must be a string, got {getattr(self, name)!r}")
+        return problems
 
     # ----------------------------------------------------------- conversions
     def to_dict(self) -> dict:
@@ -298,6 +363,9 @@ def build_for_config(cfg: TrainConfig) -> nn.Module:
 def amp_dtype_for(device: torch.device, amp: str = "auto") -> torch.dtype | None:
     """Autocast dtype: None (full fp32) on CPU or with ``amp="off"``; on CUDA bf16 where the
     GPU supports it natively (compute capability >= 8, e.g. A100/H100), else fp16 (T4, V100)."""
+    if device.type != "cuda" and amp in ("bf16", "fp16"):
+        warnings.warn(f"amp={amp} applies to CUDA only; training on {device.type} in full "
+                      f"precision (fp32)")
     if device.type != "cuda" or amp == "off":
         return None
     if amp == "bf16":
@@ -306,6 +374,48 @@ def amp_dtype_for(device: torch.device, amp: str = "auto") -> torch.dtype | None
         return torch.float16
     major, _ = torch.cuda.get_device_capability(device)
     return torch.bfloat16 if major >= 8 and torch.cuda.is_bf16_supported() else torch.float16
+
+
+class RunLockedError(OutputDirError):
+    """Another training run is writing the same run folder."""
+
+
+LOCK_NAME = ".lock"
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: Path, main: bool = True):
+    """Hold an exclusive lock on ``out_dir/.lock`` while a run writes ``out_dir`` (rank 0 only).
+
+    A second training into the same folder fails at once with :class:`RunLockedError`
+    naming the process that holds it. The lock is released when the run ends or its process
+    dies (an OS file lock; the empty-ish ``.lock`` file stays). No-op where ``fcntl`` is
+    missing (Windows).
+    """
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    if not main or fcntl is None:
+        yield
+        return
+    check_output_dir(out_dir, need_bytes=0)
+    f = open(out_dir / LOCK_NAME, "a+")
+    try:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise RunLockedError(f"{out_dir} is being written by another training run ({holder}); "
+                                 f"wait for it to finish, or choose another --out") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        f.flush()
+        yield
+    finally:
+        f.close()
 
 
 def blocking_file(folder: Path) -> str | None:
@@ -467,8 +577,9 @@ def train(cfg: TrainConfig, train_scenes: Sequence, val_scenes: Sequence, out_di
             raise FileExistsError(f"{out_dir} already holds a training run ({out_dir / 'last.pt'}); "
                                   f"continue it with resume=True (--resume), replace it with "
                                   f"overwrite=True (--overwrite), or choose another output folder")
-        return _train(cfg, list(train_scenes), list(val_scenes), out_dir, resume, device,
-                      progress, callback, dist_info, tqdm)
+        with run_lock(out_dir, dist_info.main):
+            return _train(cfg, list(train_scenes), list(val_scenes), out_dir, resume, device,
+                          progress, callback, dist_info, tqdm)
     finally:
         if dist_info.owns_group:
             import torch.distributed as dist

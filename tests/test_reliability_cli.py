@@ -164,3 +164,45 @@ def test_train_overwrite_replaces_the_run_once_the_new_one_has_started(tmp_path,
     assert digest(run / "last.pt") != old_last
     assert "seed: 1" in (run / "config.yaml").read_text()
     assert len((run / "log.jsonl").read_text().splitlines()) == 1
+
+
+# ------------------------------------------------------------------- (7) NaN weights
+def test_nan_weights_are_an_error_not_a_cube(tmp_path, capsys):
+    model = build_model("tiny", seed=0)
+    name, p = next(iter(model.named_parameters()))
+    with __import__("torch").no_grad():
+        p.view(-1)[0] = float("nan")
+    ck = tmp_path / "nan.pt"
+    save_checkpoint(ck, model, epoch=1, train_config={"crop_size": 16, "val_overlap": 4})
+    src = photo(tmp_path / "in.png")
+    rc, _, errors = run_cli(["reconstruct", "--checkpoint", ck, "--rgb", src,
+                             "--out", tmp_path / "cube.h5", "--device", "cpu"], capsys)
+    assert rc == 1 and errors == [f"error: {ck}: weight {name!r} contains NaN/Inf values, so the "
+                                  f"model cannot give a usable result (did the run diverge?); use "
+                                  f"another checkpoint (e.g. an earlier best.pt) or retrain"]
+    assert not (tmp_path / "cube.h5").exists() and not (tmp_path / "cube.png").exists()
+
+
+# ------------------------------------------------------------------- (15) only test scenes
+@pytest.mark.parametrize("split", [None, "test", "all", "default:test"])
+def test_evaluate_on_a_folder_of_test_scenes_only(tmp_path, ckpt, capsys, split):
+    """Scenes named as CAVE test scenes (tiny fake content): evaluation needs no train scenes."""
+    from inr_lib.data import cave_split
+
+    rng = np.random.default_rng(0)
+    names = cave_split("default")["test"][:2]
+    for n in names:
+        folder = tmp_path / "new" / f"{n}_ms" / f"{n}_ms"
+        folder.mkdir(parents=True)
+        for b in range(1, 32):
+            Image.fromarray(rng.integers(0, 65536, (20, 20)).astype(np.uint16)).save(
+                folder / f"{n}_ms_{b:02d}.png")
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{n}_RGB.bmp")
+    argv = ["evaluate", "--checkpoint", ckpt, "--data", f"cave:{tmp_path / 'new'}", "--json",
+            tmp_path / "r.json", "--device", "cpu", "--no-progress"]
+    rc, out, errors = run_cli(argv + (["--split", split] if split else []), capsys)
+    assert rc == 0 and errors == [] and out.startswith("2 scenes: PSNR")
+    import json
+
+    assert sorted(s["scene"] for s in json.loads((tmp_path / "r.json").read_text())["per_scene"]) \
+        == sorted(names)
