@@ -379,45 +379,16 @@ def read_input_image(path, gray_ok: bool = False):
     import numpy as np
 
     path = Path(path)
+    if path.is_dir():
+        raise CLIError(f"--rgb {path} is a folder; expected an image file (PNG, JPEG, TIFF, ...)")
     if not path.is_file():
         raise CLIError(f"--rgb {path}: file not found")
     notes = []
-    if path.suffix.lower() == ".png":
-        from .data._io import read_png
-
-        values, depth = read_png(path)
-        maxval = 2 ** depth - 1
-    else:
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as im:
-                im.load()
-                orientation = im.getexif().get(0x0112, 1)   # EXIF Orientation (cameras, phones)
-                if orientation not in (None, 1):
-                    from PIL import ImageOps
-
-                    im = ImageOps.exif_transpose(im)
-                    notes.append(f"rotated/flipped as its EXIF orientation ({orientation}) says, "
-                                 f"to {im.width}x{im.height} (WxH), as image viewers show it")
-                mode = im.mode
-                if mode == "P":
-                    im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-                elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-                    notes.append(f"converted {mode} to RGB")
-                    im = im.convert("RGB")
-                elif mode == "1":
-                    im = im.convert("L")
-                values = np.asarray(im)
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise CLIError(f"--rgb {path}: not a readable image ({e})") from None
-        if values.dtype == np.uint8:
-            maxval = 255
-        elif values.dtype in (np.uint16, np.int32) and values.max(initial=0) <= 65535:
-            maxval = 65535
-        else:
-            raise CLIError(f"--rgb {path}: unsupported pixel format {mode!r} ({values.dtype}); "
-                           f"expected 8- or 16-bit RGB")
+    values, maxval, orientation = _read_pixels(path, notes)
+    if orientation not in (None, 1):
+        values = _apply_orientation(values, orientation)
+        notes.append(f"rotated/flipped as its EXIF orientation ({orientation}) says, "
+                     f"to {values.shape[1]}x{values.shape[0]} (WxH), as image viewers show it")
     if values.ndim == 2:
         values = values[:, :, None]
     c = values.shape[2]
@@ -435,6 +406,120 @@ def read_input_image(path, gray_ok: bool = False):
         raise CLIError(f"--rgb {path}: expected 3 colour channels, found {c}")
     rgb = np.ascontiguousarray(values.transpose(2, 0, 1)).astype(np.float32) / np.float32(maxval)
     return rgb, notes
+
+
+def _read_pixels(path: Path, notes: list):
+    """``(values (H, W[, C]) unsigned ints, maxval, EXIF orientation)`` of an image file, at
+    its own bit depth (16-bit PNGs and uncompressed 16-bit TIFFs stay 16 bits); conversions
+    are appended to ``notes``."""
+    import warnings
+
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    if path.suffix.lower() == ".png":   # decoded exactly at its bit depth (any PNG error names it)
+        from .data._io import read_png
+
+        values, depth = read_png(path)
+        return values, 2 ** depth - 1, _exif_orientation(path)
+    try:
+        with warnings.catch_warnings():   # any size is allowed: memory is checked instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                im = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = limit
+        with im:
+            _check_image_memory(path, im.width, im.height)
+            orientation = im.getexif().get(0x0112, 1)   # EXIF Orientation (cameras, phones)
+            sixteen = _read_tiff16(path, im)
+            if sixteen is not None:
+                return sixteen, 65535, orientation
+            im.load()
+            mode = im.mode
+            if mode == "P":
+                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+            elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+                notes.append(f"converted {mode} to RGB")
+                im = im.convert("RGB")
+            elif mode == "1":
+                im = im.convert("L")
+            values = np.asarray(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise CLIError(f"--rgb {path}: not a readable image ({e})") from None
+    if values.dtype == np.uint8:
+        return values, 255, orientation
+    if values.dtype in (np.uint16, np.int32) and values.min(initial=0) >= 0 and \
+            values.max(initial=0) <= 65535:
+        return values, 65535, orientation
+    raise CLIError(f"--rgb {path}: unsupported pixel format {mode!r} ({values.dtype}); "
+                   f"expected 8- or 16-bit RGB")
+
+
+def _exif_orientation(path: Path) -> int:
+    """The EXIF orientation tag of an image (PNG eXIf chunk included), 1 when absent."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:   # unreadable metadata: the pixels decide, upright as stored
+        return 1
+
+
+def _check_image_memory(path: Path, width: int, height: int) -> None:
+    """Refuse an image whose input and 31-band cube (float32) would not fit in memory."""
+    need = width * height * (3 + 31) * 4 * 2
+    try:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > avail:
+        raise CLIError(f"--rgb {path}: {width}x{height} pixels need about {need / 2**30:.1f} GiB "
+                       f"for the cube, more than the {avail / 2**30:.1f} GiB of free memory; "
+                       f"downscale it with --size H W")
+
+
+def _read_tiff16(path: Path, im):
+    """The samples of an uncompressed 16-bit RGB(A) TIFF as ``(H, W, C)`` uint16 (Pillow
+    would reduce them to 8 bits); None for any other image. A compressed 16-bit RGB TIFF is
+    refused rather than read inexactly."""
+    import numpy as np
+
+    if im.format != "TIFF" or im.mode not in ("RGB", "RGBA"):
+        return None
+    bits = im.tag_v2.get(258)
+    if not bits or max(bits if isinstance(bits, tuple) else (bits,)) != 16:
+        return None
+    tiles = im.tile
+    ok = all(t[0] == "raw" and t[3][0] in ("RGB;16L", "RGB;16B", "RGBA;16L", "RGBA;16B")
+             and t[3][1] in (0, None) and t[3][2] in (1, None) for t in tiles)
+    if not ok:
+        raise CLIError(f"--rgb {path}: a compressed 16-bit RGB TIFF cannot be read exactly here; "
+                       f"save it as a 16-bit PNG or an uncompressed TIFF")
+    c = 4 if im.mode == "RGBA" else 3
+    out = np.empty((im.height, im.width, c), dtype=np.uint16)
+    with open(path, "rb") as f:
+        for _, (x0, y0, x1, y1), offset, (rawmode, *_) in tiles:
+            f.seek(offset)
+            n = (x1 - x0) * (y1 - y0) * c
+            block = np.frombuffer(f.read(2 * n), dtype="<u2" if rawmode.endswith("L") else ">u2")
+            if block.size != n:
+                raise CLIError(f"--rgb {path}: truncated TIFF (a strip ends early)")
+            out[y0:y1, x0:x1] = block.reshape(y1 - y0, x1 - x0, c)
+    return out
+
+
+def _apply_orientation(values, orientation: int):
+    """Turn ``values`` (H, W[, C]) upright as EXIF ``orientation`` (2..8) says."""
+    import numpy as np
+
+    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1),
+           7: lambda a: np.rot90(a, 2).swapaxes(0, 1), 8: lambda a: np.rot90(a, 1)}
+    op = ops.get(int(orientation))
+    return values if op is None else np.ascontiguousarray(op(values))
 
 
 def _save_cube(out: Path, cube, attrs: dict) -> None:
