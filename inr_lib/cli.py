@@ -332,6 +332,8 @@ def cmd_reconstruct(args) -> int:
             raise CLIError(f"--size expects two positive integers H W, got {h} {w}")
         x = torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear", antialias=True,
                                             align_corners=False).clamp(0, 1)
+    _check_free_space(out, 31 * x.shape[-2] * x.shape[-1] * 4 + 6 * x.shape[-2] * x.shape[-1]
+                      + 2**20)
     model = load_model(args.checkpoint, map_location=device)
     tile = args.tile or tc.get("crop_size", 64)
     overlap = args.overlap if args.overlap is not None else tc.get("val_overlap", 16)
@@ -522,6 +524,21 @@ def _apply_orientation(values, orientation: int):
     return values if op is None else np.ascontiguousarray(op(values))
 
 
+def _check_free_space(out: Path, need: int) -> None:
+    """Refuse before reconstructing when the folder of ``out`` has less than ``need`` bytes
+    free (the uncompressed cube and its preview: an upper bound)."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(out.parent).free
+    except OSError:
+        return
+    if free < need:
+        raise CLIError(f"--out {out}: {out.parent} has {free / 2**20:.1f} MiB free, but the cube and "
+                       f"its preview need up to {need / 2**20:.1f} MiB; free some space or choose "
+                       f"another output folder")
+
+
 def _save_cube(out: Path, cube, attrs: dict) -> None:
     """Write ``cube`` (31, H, W) float32 as .npy or .h5 (dataset ``hsi``), atomically."""
     import numpy as np
@@ -553,6 +570,11 @@ def _save_cube(out: Path, cube, attrs: dict) -> None:
             for k, v in {**attrs, "inr_lib_version": __version__}.items():
                 f.attrs[k] = v
         os.replace(tmp, out)
+    except OSError as e:   # disk full, folder removed: one clean line, no HDF5 tracebacks
+        Path(tmp).unlink(missing_ok=True)
+        raise CLIError(f"--out {out}: could not write the cube ({' '.join(str(e).split())[:200]}); "
+                       f"nothing was written. Free some space or choose another output "
+                       f"folder") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -206,3 +206,33 @@ def test_evaluate_on_a_folder_of_test_scenes_only(tmp_path, ckpt, capsys, split)
 
     assert sorted(s["scene"] for s in json.loads((tmp_path / "r.json").read_text())["per_scene"]) \
         == sorted(names)
+
+
+# ------------------------------------------------------------------- (14) full disk
+def test_reconstruct_on_a_full_disk_says_so_before_working(tmp_path, ckpt, capsys, monkeypatch):
+    import collections
+
+    src = photo(tmp_path / "in.jpg")
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
+    rc, _, errors = run_cli(["reconstruct", "--checkpoint", ckpt, "--rgb", src,
+                             "--out", tmp_path / "cube.h5", "--device", "cpu"], capsys)
+    assert rc == 1 and len(errors) == 1
+    assert errors[0].startswith(f"error: --out {tmp_path / 'cube.h5'}: {tmp_path} has 0.0 MiB free")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jpg"]
+
+
+def test_an_h5_write_failing_midway_gives_one_line_and_leaves_nothing(tmp_path, ckpt, capsys,
+                                                                      monkeypatch):
+    import h5py
+
+    def full(self, *a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", full)
+    src = photo(tmp_path / "in.jpg")
+    rc, _, errors = run_cli(["reconstruct", "--checkpoint", ckpt, "--rgb", src,
+                             "--out", tmp_path / "cube.h5", "--device", "cpu"], capsys)
+    assert rc == 1 and len(errors) == 1
+    assert "could not write the cube" in errors[0] and "No space left on device" in errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jpg"]
