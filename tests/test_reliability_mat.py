@@ -77,3 +77,16 @@ def test_a_truncated_v73_file_is_named(tmp_path):
     (tmp_path / "s.mat").write_bytes(data[: len(data) // 2])
     with pytest.raises(DataFormatError, match=r"s\.mat"):
         load_ntire2018(tmp_path / "s.mat")
+
+
+def test_a_nus_cube_stored_bands_first_gets_a_message_that_says_so(tmp_path):
+    from inr_lib.data import load_nus
+
+    cube = np.random.default_rng(0).uniform(0, 1, (31, 6, 20))      # bands-first, MATLAB order
+    write_v73(tmp_path / "n.mat", {"hsi": cube})
+    with pytest.raises(DataFormatError, match=r"n\.mat: 'hsi' has shape \(31, 6, 20\).*last axis "
+                                              r"\(20 values\).*ending at 590 nm.*bands-first.*"
+                                              r"pass wavelengths="):
+        load_nus(tmp_path / "n.mat")
+    scene = load_nus(tmp_path / "n.mat", wavelengths=WAVELENGTHS)   # the advice works
+    assert scene.hsi.shape == (31, 6, 20)
