@@ -214,6 +214,10 @@ def cmd_evaluate(args) -> int:
     device = _device(args)
     ck = load_checkpoint(args.checkpoint)
     tc = ck.get("train_config") or {}
+    tile = args.tile or _ckpt_int(tc, "crop_size", 64, 1, args.checkpoint)
+    overlap = args.overlap if args.overlap is not None else \
+        _ckpt_int(tc, "val_overlap", 16, 0, args.checkpoint)
+    rgb_source = args.rgb_source or _ckpt_str(tc, "rgb_source", "dataset", args.checkpoint)
     model = load_model(args.checkpoint, map_location=device)
     part = _eval_part(args.split)
     d = load_data(args.data, args.split, need=("train", "test") if part == "all" else (part,),
@@ -222,10 +226,9 @@ def cmd_evaluate(args) -> int:
     if not scenes:
         raise CLIError(f"--data {args.data}: no scenes to score in part {part!r} of split "
                        f"{d['split_name']!r}")
-    res = evaluate(model, scenes, mode=args.mode, tile=args.tile or tc.get("crop_size", 64),
-                   overlap=args.overlap if args.overlap is not None else tc.get("val_overlap", 16),
+    res = evaluate(model, scenes, mode=args.mode, tile=tile, overlap=overlap,
                    border=args.border, self_ensemble=args.self_ensemble,
-                   rgb_source=args.rgb_source or tc.get("rgb_source", "dataset"), device=device,
+                   rgb_source=rgb_source, device=device,
                    progress=not args.no_progress, dataset=f"{d['dataset']} ({d['root']})",
                    split=split_label)
     write_results(res, args.json)
@@ -335,8 +338,9 @@ def cmd_reconstruct(args) -> int:
     _check_free_space(out, 31 * x.shape[-2] * x.shape[-1] * 4 + 6 * x.shape[-2] * x.shape[-1]
                       + 2**20)
     model = load_model(args.checkpoint, map_location=device)
-    tile = args.tile or tc.get("crop_size", 64)
-    overlap = args.overlap if args.overlap is not None else tc.get("val_overlap", 16)
+    tile = args.tile or _ckpt_int(tc, "crop_size", 64, 1, args.checkpoint)
+    overlap = args.overlap if args.overlap is not None else \
+        _ckpt_int(tc, "val_overlap", 16, 0, args.checkpoint)
     H, W = x.shape[-2:]
     print(f"reconstructing {args.rgb} ({H}x{W}) with {args.checkpoint}, "
           f"{'tiled ' + str(tile) + ' px' if args.mode == 'tiled' else 'whole image'}", file=sys.stderr)
@@ -353,6 +357,28 @@ def cmd_reconstruct(args) -> int:
 
 
 # ====================================================================== helpers
+def _ckpt_int(tc, key: str, default: int, low: int, path) -> int:
+    """``train_config[key]`` of a checkpoint as an int >= ``low`` (``default`` when absent);
+    a tampered or foreign value is an error naming the file and the key."""
+    if not isinstance(tc, dict):
+        raise CLIError(f"{path}: its train_config is a {type(tc).__name__}, expected a mapping; "
+                       f"the checkpoint is damaged or not from inr_lib")
+    value = tc.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 1 << 16:
+        raise CLIError(f"{path}: train_config {key!r} is {value!r}, expected an integer in "
+                       f"[{low}, 65536]; the checkpoint is damaged (pass --tile/--overlap to "
+                       f"override)")
+    return value
+
+
+def _ckpt_str(tc, key: str, default: str, path) -> str:
+    value = tc.get(key, default) if isinstance(tc, dict) else default
+    if not isinstance(value, str):
+        raise CLIError(f"{path}: train_config {key!r} is {value!r}, expected a string; the "
+                       f"checkpoint is damaged (pass --{key.replace('_', '-')} to override)")
+    return value
+
+
 def _device(args):
     from .runtime import pick_device
 

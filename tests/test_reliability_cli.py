@@ -236,3 +236,19 @@ def test_an_h5_write_failing_midway_gives_one_line_and_leaves_nothing(tmp_path, 
     assert rc == 1 and len(errors) == 1
     assert "could not write the cube" in errors[0] and "No space left on device" in errors[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jpg"]
+
+
+# ------------------------------------------------------------------- tampered train_config
+@pytest.mark.parametrize("tc, key", [({"crop_size": "64"}, "crop_size"),
+                                     ({"crop_size": 16, "val_overlap": -3}, "val_overlap"),
+                                     ({"crop_size": 10**9}, "crop_size")])
+def test_tampered_checkpoint_train_config_names_the_key(tmp_path, capsys, tc, key):
+    ck = tmp_path / "t.pt"
+    save_checkpoint(ck, build_model("tiny", seed=0), epoch=1, train_config=tc)
+    src = photo(tmp_path / "in.jpg")
+    rc, _, errors = run_cli(["reconstruct", "--checkpoint", ck, "--rgb", src,
+                             "--out", tmp_path / "c.npy", "--device", "cpu"], capsys)
+    assert rc == 1 and errors[0].startswith(f"error: {ck}: train_config {key!r} is ")
+    rc, _, errors = run_cli(["evaluate", "--checkpoint", ck, "--data", f"cave:{tmp_path / 'no'}",
+                             "--json", tmp_path / "r.json", "--device", "cpu"], capsys)
+    assert rc == 1 and errors[0].startswith(f"error: {ck}: train_config {key!r} is ")
