@@ -309,11 +309,32 @@ def build_from_config(arch: str, config: dict, seed: int | None = None) -> nn.Mo
     raise ValueError(f"unknown arch {arch!r}: expected one of {ARCHS}")
 
 
+def _check_size_matches_weights(ckpt: dict) -> None:
+    """Build the stored configuration on the ``meta`` device (no memory) and refuse it when
+    it describes far more parameters than the file holds weights: a changed configuration
+    would otherwise allocate whatever size it names before the weights are compared."""
+    state = ckpt.get("model")
+    if not isinstance(state, dict):
+        return
+    have = sum(t.numel() for t in state.values() if torch.is_tensor(t))
+    try:
+        with torch.device("meta"):
+            need = sum(p.numel() for p in build_from_config(ckpt["arch"],
+                                                            ckpt["model_config"]).parameters())
+    except Exception:   # invalid configs are reported by the real build with their reason
+        return
+    if need > 2 * have + 2**20:
+        raise CheckpointError(f"the checkpoint's model configuration describes {need:,} parameters "
+                              f"but the file holds only {have:,} weights: the configuration was "
+                              f"changed or the file is damaged (nothing was allocated)")
+
+
 def model_from_checkpoint(ckpt: dict) -> nn.Module:
     """Rebuild the model stored in a loaded checkpoint dict (eval mode, on CPU)."""
+    _check_size_matches_weights(ckpt)
     try:
         model = build_from_config(ckpt["arch"], ckpt["model_config"])
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, AttributeError) as e:
         raise CheckpointError(f"the checkpoint's model configuration is not valid for this "
                               f"inr_lib {_version()}: {e}") from None
     try:

@@ -252,3 +252,17 @@ def test_tampered_checkpoint_train_config_names_the_key(tmp_path, capsys, tc, ke
     rc, _, errors = run_cli(["evaluate", "--checkpoint", ck, "--data", f"cave:{tmp_path / 'no'}",
                              "--json", tmp_path / "r.json", "--device", "cpu"], capsys)
     assert rc == 1 and errors[0].startswith(f"error: {ck}: train_config {key!r} is ")
+
+
+def test_a_checkpoint_config_naming_a_huge_model_is_refused_without_allocating(tmp_path, capsys):
+    import torch
+
+    ck = tmp_path / "big.pt"
+    save_checkpoint(ck, build_model("tiny", seed=0), epoch=1, train_config={"crop_size": 16})
+    state = torch.load(ck, weights_only=True)
+    state["model_config"]["hyper_deep_width"] = 200000      # ~360e9 parameters, ~1.4 TB
+    torch.save(state, ck)
+    src = photo(tmp_path / "in.jpg")
+    rc, _, errors = run_cli(["reconstruct", "--checkpoint", ck, "--rgb", src,
+                             "--out", tmp_path / "c.h5", "--device", "cpu"], capsys)
+    assert rc == 1 and "describes 360,159,002,727 parameters but the file holds only 37,383" in errors[0]
