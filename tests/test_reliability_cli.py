@@ -266,3 +266,25 @@ def test_a_checkpoint_config_naming_a_huge_model_is_refused_without_allocating(t
     rc, _, errors = run_cli(["reconstruct", "--checkpoint", ck, "--rgb", src,
                              "--out", tmp_path / "c.h5", "--device", "cpu"], capsys)
     assert rc == 1 and "describes 360,159,002,727 parameters but the file holds only 37,383" in errors[0]
+
+
+def test_nan_reconstructions_are_an_error_not_a_results_file(tmp_path, ckpt, synth, capsys,
+                                                             monkeypatch):
+    """Finite weights can still give NaN (e.g. an fp16 overflow): simulated by a model whose
+    output is NaN; scoring refuses it and no JSON is written (already so before issue 15)."""
+    import torch
+
+    import inr_lib.checkpoint as ckmod
+
+    real = ckmod.load_model
+
+    def nan_model(*a, **k):
+        model = real(*a, **k)
+        model.register_forward_hook(lambda m, i, o: torch.full_like(o, float("nan")))
+        return model
+
+    monkeypatch.setattr(ckmod, "load_model", nan_model)
+    rc, _, errors = run_cli(["evaluate", "--checkpoint", ckpt, "--data", synth, "--json",
+                             tmp_path / "r.json", "--device", "cpu", "--no-progress"], capsys)
+    assert rc == 1 and "non-finite values (NaN or inf)" in errors[0]
+    assert not (tmp_path / "r.json").exists()
