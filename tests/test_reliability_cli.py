@@ -288,3 +288,23 @@ def test_nan_reconstructions_are_an_error_not_a_results_file(tmp_path, ckpt, syn
                              tmp_path / "r.json", "--device", "cpu", "--no-progress"], capsys)
     assert rc == 1 and "non-finite values (NaN or inf)" in errors[0]
     assert not (tmp_path / "r.json").exists()
+
+
+def test_a_nan_cube_from_finite_weights_is_not_written(tmp_path, ckpt, capsys, monkeypatch):
+    import torch
+
+    import inr_lib.checkpoint as ckmod
+
+    real = ckmod.load_model
+
+    def nan_model(*a, **k):
+        model = real(*a, **k)
+        model.register_forward_hook(lambda m, i, o: torch.full_like(o, float("nan")))
+        return model
+
+    monkeypatch.setattr(ckmod, "load_model", nan_model)
+    src = photo(tmp_path / "in.jpg")
+    rc, _, errors = run_cli(["reconstruct", "--checkpoint", ckpt, "--rgb", src,
+                             "--out", tmp_path / "c.h5", "--device", "cpu"], capsys)
+    assert rc == 1 and "contains NaN/Inf values; nothing was written" in errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jpg"]
