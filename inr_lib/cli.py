@@ -34,7 +34,8 @@ Splits (--split NAME, PART or NAME:PART):
   to them when all are CAVE scenes, else a fallback (sorted names, every 4th scene to
   test). 'train' fits on the train part and validates on the test part (as the released
   code did; --set val_every=0 trains without looking at it); 'evaluate' and 'baseline'
-  score the test part unless another PART is given.
+  score the test part unless another PART is given; 'train --split all' trains on every
+  scene without validation (no best.pt), e.g. on a single scene.
 """
 
 
@@ -139,7 +140,9 @@ def cmd_train(args) -> int:
             raise CLIError(f"{out} already holds a training run ({out / 'last.pt'}); continue it "
                            f"with --resume, replace it with --overwrite, or choose another --out")
         check_output_dir(out, need_bytes=0)
-    d = load_data(args.data, args.split, verbose=talk)
+    d = load_data(args.data, args.split, verbose=talk, allow_empty=_train_on_all(args.split))
+    if _train_on_all(args.split):   # every scene trains; nothing is held out for validation
+        d = {**d, "train": d["train"] + d["test"], "test": []}
     model = cfg.model_preset if cfg.arch == "inr" else "cnn"
     if talk:
         print(f"training {cfg.name!r} ({cfg.arch}, model {model}{' ' + str(cfg.model) if cfg.model else ''}) "
@@ -159,6 +162,12 @@ def cmd_train(args) -> int:
                     f"{best.get('val_psnr', float('nan')):.2f} dB)")
         print(msg)
     return 0
+
+
+def _train_on_all(split: str | None) -> bool:
+    """``train --split all`` (or ``NAME:all``): train on every scene, without validation (the
+    only way to train on a single scene)."""
+    return _parse_split(split)[1] == "all"
 
 
 DATA_RECORD = "data.json"

@@ -119,3 +119,16 @@ def test_fp16_asked_for_on_cpu_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert amp_dtype_for(torch.device("cpu"), "auto") is None
+
+
+def test_a_single_scene_can_be_trained_with_split_all(tmp_path, capsys):
+    root = tmp_path / "one"
+    ensure_synthetic_cave(root, n_scenes=1, size=32)
+    out = tmp_path / "run"
+    argv = ["train", "--config", "tiny", "--data", f"cave:{root}", "--out", out, "--epochs", "1",
+            "--no-progress", "--device", "cpu"]
+    rc, errors = run_cli(argv, capsys)
+    assert rc == 1 and "leaves 0 train and 1 test scenes" in errors[0]
+    assert run_cli(argv + ["--split", "all"], capsys)[0] == 0
+    assert (out / "last.pt").is_file() and not (out / "best.pt").exists()
+    assert len(json.loads((out / "data.json").read_text())["train"]) == 1
