@@ -38,7 +38,7 @@ from .io import atomic_write
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ARCHS", "CheckpointError", "atomic_save",
            "save_checkpoint", "load_checkpoint", "model_from_checkpoint", "load_model",
-           "rng_state", "set_rng_state"]
+           "check_finite_weights", "rng_state", "set_rng_state"]
 
 FORMAT = "inr_lib.checkpoint"
 FORMAT_VERSION = 1
@@ -192,11 +192,32 @@ def _first_sentence(e: BaseException) -> str:
     return first.split(". ")[0].rstrip(".") + "."
 
 
+def _check_size_matches_weights(ckpt: dict) -> None:
+    """Build the stored configuration on the ``meta`` device (no memory) and refuse it when
+    it describes far more parameters than the file holds weights: a changed configuration
+    would otherwise allocate whatever size it names before the weights are compared."""
+    state = ckpt.get("model")
+    if not isinstance(state, dict):
+        return
+    have = sum(t.numel() for t in state.values() if torch.is_tensor(t))
+    try:
+        with torch.device("meta"):
+            need = sum(p.numel() for p in archs.build(ckpt["arch"],
+                                                      ckpt["model_config"]).parameters())
+    except Exception:   # invalid configs are reported by the real build with their reason
+        return
+    if need > 2 * have + 2**20:
+        raise CheckpointError(f"the checkpoint's model configuration describes {need:,} parameters "
+                              f"but the file holds only {have:,} weights: the configuration was "
+                              f"changed or the file is damaged (nothing was allocated)")
+
+
 def model_from_checkpoint(ckpt: dict) -> nn.Module:
     """Rebuild the model stored in a loaded checkpoint dict (eval mode, on CPU)."""
+    _check_size_matches_weights(ckpt)
     try:
         model = archs.build(ckpt["arch"], ckpt["model_config"])
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, AttributeError) as e:
         raise CheckpointError(f"the checkpoint's model configuration is not valid for this "
                               f"inr_lib {__version__}: {e}") from None
     try:
@@ -205,6 +226,16 @@ def model_from_checkpoint(ckpt: dict) -> nn.Module:
         raise CheckpointError(f"the checkpoint's weights do not match its model configuration: "
                               f"{str(e).splitlines()[0]}") from None
     return model.eval()
+
+
+def check_finite_weights(state: dict, path) -> None:
+    """Raise :class:`CheckpointError` naming the first weight of ``state`` (a state dict)
+    that holds NaN or Inf: such a model computes NaN cubes, never a usable result."""
+    for name, t in state.items():
+        if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{path}: weight {name!r} contains NaN/Inf values, so the model "
+                                  f"cannot give a usable result (did the run diverge?); use "
+                                  f"another checkpoint (e.g. an earlier best.pt) or retrain")
 
 
 def load_model(path: str | os.PathLike, map_location="cpu") -> nn.Module:
@@ -219,6 +250,7 @@ def load_model(path: str | os.PathLike, map_location="cpu") -> nn.Module:
         >>> hsi = model.predict(rgb)        # (B, 31, H, W)
     """
     ckpt, sha256 = _read_checkpoint(path, "cpu")
+    check_finite_weights(ckpt.get("model") or {}, path)
     model = model_from_checkpoint(ckpt).to(map_location)
     model.checkpoint_info = {"path": str(path), "sha256": sha256,
                              "epoch": int(ckpt["epoch"]), "arch": ckpt["arch"],

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from .data.spec import DATA_HELP, PARTS, parse_split
+from .outputs import check_outputs
 
 __all__ = ["main", "build_parser", "CLIError"]
 
@@ -32,23 +33,29 @@ def cmd_train(args) -> int:
     config.yaml to --out. Several GPUs: torchrun --nproc_per_node=N -m inr_lib train ...
     (the same options).
     """
-    from .data import load_data
     from .train import check_output_dir, check_run_dir, train
 
+    if args.resume and args.overwrite:
+        raise CLIError("--resume and --overwrite contradict each other: --resume continues the run "
+                       "in --out, --overwrite replaces it; give one of them")
     cfg = _train_config(args, args.config)
     device = _device(args)
     talk = os.environ.get("RANK", "0") == "0"     # under torchrun only rank 0 prints
     if talk:   # fail before loading data, not after (train() checks the free space again)
         check_run_dir(args.out, args.resume, args.overwrite)
         check_output_dir(Path(args.out), need_bytes=0)
-    d = load_data(args.data, args.split, verbose=talk)
+    d = _training_data(args, talk)
+    identity = _data_identity(d)
     if talk:
         model = cfg.model_preset if cfg.arch == "inr" else cfg.arch
         print(f"training {cfg.name!r} ({cfg.arch}, model {model}{' ' + str(cfg.model) if cfg.model else ''}) "
               f"for {cfg.epochs} epochs on {len(d['train'])} scenes, validating on "
               f"{len(d['test'])}, device {device}, output {args.out}", file=sys.stderr)
+        if args.resume:
+            _check_same_data(Path(args.out), identity, args.allow_other_data)
     res = train(cfg, d["train"], d["test"], args.out, resume=args.resume, device=device,
-                progress=not args.no_progress, overwrite=args.overwrite)
+                progress=not args.no_progress, overwrite=args.overwrite,
+                callback=_record_data(Path(args.out), identity) if talk else None)
     if talk:
         print(_done(res))
     return 0
@@ -63,6 +70,7 @@ def cmd_evaluate(args) -> int:
     """
     from .checkpoint import load_model
 
+    check_outputs({"--json": args.json}, {"--checkpoint": args.checkpoint}, overwrite=args.force)
     device = _device(args)
     model = load_model(args.checkpoint, map_location=device)
     _score(args, model, model.checkpoint_info["train_config"], device)
@@ -78,6 +86,12 @@ def cmd_baseline(args) -> int:
     """
     from .data import load_data
 
+    check_outputs({"--json": args.json}, overwrite=args.force)
+    if args.name == "cnn" and not args.overwrite:   # refuse an existing run before any work
+        out = _cnn_out(args)
+        if (out / "last.pt").is_file():
+            raise CLIError(f"{out} already holds a training run ({out / 'last.pt'}); replace it "
+                           f"with --overwrite, or choose another --out")
     device = _device(args)
     part = _eval_part(args.split)
     d = load_data(args.data, args.split)
@@ -100,26 +114,36 @@ def cmd_reconstruct(args) -> int:
     are processed as tiles. Writes the cube (.h5 dataset 'hsi' or .npy, shape (31, H, W),
     float32 in [0, 1]) and a preview PNG next to it (input | sRGB rendering of the cube).
     """
+    import numpy as np
     import torch
 
     from .checkpoint import load_model
     from .evaluate import reconstruct
     from .io import read_image, write_cube, write_preview
 
-    out = _cube_path(args.out)
+    out = _cube_path(args)
     device = _device(args)
     model = load_model(args.checkpoint, map_location=device)
+    tile, overlap = _window(args, model.checkpoint_info["train_config"])
     rgb, notes = read_image(args.rgb, gray_ok=args.gray_ok)
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
     x = _resized(torch.from_numpy(rgb)[None], args.size)
-    tile, overlap = _window(args, model.checkpoint_info["train_config"])
     H, W = x.shape[-2:]
+    _check_free_space(out, 31 * H * W * 4 + 6 * H * W + 2**20)
     print(f"reconstructing {args.rgb} ({H}x{W}) with {args.checkpoint}, "
           f"{'tiled ' + str(tile) + ' px' if args.mode == 'tiled' else 'whole image'}", file=sys.stderr)
     cube = reconstruct(model, x, mode=args.mode, tile=tile, overlap=overlap, device=device)[0].numpy()
-    write_cube(out, cube, {"source_image": str(args.rgb), "checkpoint": str(args.checkpoint),
-                           "checkpoint_sha256": model.checkpoint_info["sha256"]})
+    if not np.isfinite(cube).all():
+        raise CLIError(f"the reconstruction of {args.rgb} with {args.checkpoint} contains NaN/Inf "
+                       f"values; nothing was written (try --mode tiled, or another checkpoint)")
+    try:
+        write_cube(out, cube, {"source_image": str(args.rgb), "checkpoint": str(args.checkpoint),
+                               "checkpoint_sha256": model.checkpoint_info["sha256"]})
+    except OSError as e:   # disk full, folder removed: one clean line, no HDF5 tracebacks
+        raise CLIError(f"--out {out}: could not write the cube ({' '.join(str(e).split())[:200]}); "
+                       f"nothing was written. Free some space or choose another output "
+                       f"folder") from None
     preview = write_preview(out.with_suffix(".png"), x[0].numpy(), cube)
     print(f"wrote {out} (31 x {H} x {W}, float32, 400..700 nm) and preview {preview}")
     return 0
@@ -161,10 +185,33 @@ def _eval_part(split: str | None) -> str:
     return part
 
 
-def _window(args, tc: dict) -> tuple[int, int]:
+def _window(args, tc) -> tuple[int, int]:
     """``(tile, overlap)``: the options, else the training run's crop size and overlap."""
-    tile = args.tile or tc.get("crop_size", 64)
-    return tile, args.overlap if args.overlap is not None else tc.get("val_overlap", 16)
+    where = getattr(args, "checkpoint", None) or "the training config"
+    tile = args.tile or _ckpt_int(tc, "crop_size", 64, 1, where)
+    return tile, args.overlap if args.overlap is not None else _ckpt_int(tc, "val_overlap", 16, 0, where)
+
+
+def _ckpt_int(tc, key: str, default: int, low: int, path) -> int:
+    """``train_config[key]`` of a checkpoint as an int >= ``low`` (``default`` when absent);
+    a tampered or foreign value is an error naming the file and the key."""
+    if not isinstance(tc, dict):
+        raise CLIError(f"{path}: its train_config is a {type(tc).__name__}, expected a mapping; "
+                       f"the checkpoint is damaged or not from inr_lib")
+    value = tc.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 1 << 16:
+        raise CLIError(f"{path}: train_config {key!r} is {value!r}, expected an integer in "
+                       f"[{low}, 65536]; the checkpoint is damaged (pass --tile/--overlap to "
+                       f"override)")
+    return value
+
+
+def _ckpt_str(tc, key: str, default: str, path) -> str:
+    value = tc.get(key, default) if isinstance(tc, dict) else default
+    if not isinstance(value, str):
+        raise CLIError(f"{path}: train_config {key!r} is {value!r}, expected a string; the "
+                       f"checkpoint is damaged (pass --{key.replace('_', '-')} to override)")
+    return value
 
 
 def _score(args, model, tc: dict, device, d: dict | None = None, part: str | None = None,
@@ -174,13 +221,18 @@ def _score(args, model, tc: dict, device, d: dict | None = None, part: str | Non
     from .evaluate import evaluate, write_results
 
     part = part or _eval_part(args.split)
+    tile, overlap = _window(args, tc)           # a damaged checkpoint fails before the data load
+    rgb_source = args.rgb_source or _ckpt_str(tc, "rgb_source", "dataset",
+                                              getattr(args, "checkpoint", None))
     if d is None:
-        d = load_data(args.data, args.split, need=("train", "test") if part == "all" else (part,))
+        d = load_data(args.data, args.split, need=("train", "test") if part == "all" else (part,),
+                      allow_empty=True)
     scenes = d["train"] + d["test"] if part == "all" else d[part]
-    tile, overlap = _window(args, tc)
+    if not scenes:
+        raise CLIError(f"--data {args.data}: no scenes to score in part {part!r} of split "
+                       f"{d['split_name']!r}")
     res = evaluate(model, scenes, mode=args.mode, tile=tile, overlap=overlap, border=args.border,
-                   self_ensemble=args.self_ensemble,
-                   rgb_source=args.rgb_source or tc.get("rgb_source", "dataset"), device=device,
+                   self_ensemble=args.self_ensemble, rgb_source=rgb_source, device=device,
                    progress=not args.no_progress, dataset=f"{d['dataset']} ({d['root']})",
                    split=f"{d['split_name']}:{part}")
     res.update(extra)
@@ -215,24 +267,32 @@ def _train_cnn(args, d: dict, rgb_source: str, device):
     from .train import train
 
     cfg = _train_config(args, args.config, arch="cnn", model={}, rgb_source=rgb_source)
-    out = Path(args.out) if args.out else Path(args.json).with_name(Path(args.json).stem + "_cnn_run")
+    out = _cnn_out(args)
     print(f"training the cnn baseline ({cfg.name} schedule, {cfg.epochs} epochs) in {out}",
           file=sys.stderr)
     res = train(cfg, d["train"], d["test"], out, device=device, progress=not args.no_progress,
-                overwrite=True)
+                overwrite=args.overwrite)
     return res.model, {"config": cfg.to_dict(), "run": str(out)}, cfg.to_dict()
 
 
-def _cube_path(out: str) -> Path:
-    """Check ``--out`` names a .h5/.npy file in a writable folder (created if needed)."""
+def _cnn_out(args) -> Path:
+    """The cnn baseline's run folder: ``--out``, else next to ``--json``."""
+    return Path(args.out) if args.out else Path(args.json).with_name(Path(args.json).stem + "_cnn_run")
+
+
+def _cube_path(args) -> Path:
+    """Check ``--out`` names a .h5/.npy file that (with its preview) may be written, in a
+    writable folder (created if needed)."""
     from .io import CUBE_SUFFIXES
     from .train import blocking_file
 
-    out = Path(out)
+    out = Path(args.out)
     if out.suffix.lower() not in CUBE_SUFFIXES:
         raise CLIError(f"--out {out}: expected a .h5 or .npy file name")
     if out.is_dir():
         raise CLIError(f"--out {out} is a folder; expected a file name ending in .h5 or .npy")
+    check_outputs({"--out": out, "preview": out.with_suffix(".png")},
+                  {"--rgb": args.rgb, "--checkpoint": args.checkpoint}, overwrite=args.force)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -243,6 +303,78 @@ def _cube_path(out: str) -> Path:
         raise CLIError(f"--out {out}: the folder {out.parent} is not writable; choose another "
                        f"output path")
     return out
+
+
+def _check_free_space(out: Path, need: int) -> None:
+    """Refuse before reconstructing when the folder of ``out`` has less than ``need`` bytes
+    free (the uncompressed cube and its preview: an upper bound)."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(out.parent).free
+    except OSError:
+        return
+    if free < need:
+        raise CLIError(f"--out {out}: {out.parent} has {free / 2**20:.1f} MiB free, but the cube and "
+                       f"its preview need up to {need / 2**20:.1f} MiB; free some space or choose "
+                       f"another output folder")
+
+
+def _training_data(args, talk: bool) -> dict:
+    """The scenes ``train`` uses: the split's parts, or (``--split all``) every scene for
+    training and none held out."""
+    from .data import load_data
+
+    every = parse_split(args.split)[1] == "all"
+    d = load_data(args.data, args.split, verbose=talk, allow_empty=every)
+    return {**d, "train": d["train"] + d["test"], "test": []} if every else d
+
+
+DATA_RECORD = "data.json"
+
+
+def _data_identity(d: dict) -> dict:
+    """What a run was trained on: the dataset kind, folder, split and scene names."""
+    return {"dataset": d["dataset"], "root": d["root"], "split": d["split_name"],
+            "train": [s.name for s in d["train"]], "test": [s.name for s in d["test"]]}
+
+
+def _check_same_data(out: Path, identity: dict, allowed: bool) -> None:
+    """``--resume`` on other scenes than the run started with is an error unless ``allowed``
+    (best.pt would be re-selected on another validation set)."""
+    import json
+
+    try:
+        old = json.loads((out / DATA_RECORD).read_text())
+    except (OSError, ValueError):
+        return   # a run from before this record existed: nothing to compare
+    diff = [k for k in ("dataset", "train", "test") if old.get(k) != identity[k]]
+    if diff and not allowed:
+        def show(r):
+            return (f"{r.get('dataset')} {r.get('root')} split {r.get('split')!r}: "
+                    f"{len(r.get('train', []))} train / {len(r.get('test', []))} test scenes")
+        raise CLIError(f"cannot resume {out}: it was trained on {show(old)}, but --data/--split now "
+                       f"give {show(identity)} (different {', '.join(diff)}); use the same --data "
+                       f"and --split, or pass --allow-other-data to continue on these scenes")
+
+
+def _record_data(out: Path, identity: dict):
+    """A training callback writing ``out/data.json`` after the first epoch (once the run has
+    started, so a failed start leaves an older run's record alone)."""
+    import json
+
+    from .io import atomic_write
+
+    text = json.dumps(identity, indent=1) + "\n"
+    written = []
+
+    def callback(record, model):
+        if not written:
+            atomic_write(out / DATA_RECORD, lambda f: f.write(text.encode()))
+            written.append(True)
+        return None
+
+    return callback
 
 
 def _resized(x, size):
@@ -307,6 +439,8 @@ def _eval_options(p):
                    help="'dataset' (the scenes' RGB images) or a response name such as cie1964 "
                         "(default: what the model was trained with, else dataset)")
     p.add_argument("--json", required=True, metavar="OUT", help="results file (JSON)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --json file that inr_lib did not write")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -375,7 +509,11 @@ def _add_train(sub, prog: str) -> None:
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--overwrite", action="store_true",
-                   help="start afresh even if RUN_DIR already holds a run (replaces its checkpoints)")
+                   help="start afresh even if RUN_DIR already holds a run (replaces its checkpoints "
+                        "once the new run's first epoch is done)")
+    p.add_argument("--allow-other-data", action="store_true",
+                   help="with --resume: continue even if --data/--split give other scenes than "
+                        "the run was trained on (recorded in RUN_DIR/data.json)")
     _config_overrides(p)
     _common(p)
 
@@ -399,6 +537,8 @@ def _add_reconstruct(sub, prog: str) -> None:
     p.add_argument("--gray-ok", action="store_true",
                    help="accept a greyscale image by replicating it to R, G, B")
     p.add_argument("--out", required=True, metavar="CUBE", help="output .h5 or .npy")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --out / preview file that inr_lib did not write")
     _inference(p)
     _common(p, data=False)
 
@@ -415,6 +555,8 @@ def _add_baseline(sub, prog: str) -> None:
     p.add_argument("--config", default="quick", help="cnn: training preset or YAML (default quick)")
     p.add_argument("--out", default=None, metavar="RUN_DIR",
                    help="cnn: run folder (default: next to --json)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="cnn: replace the run already in --out (its checkpoints and log)")
     _config_overrides(p, "cnn: ")
     _common(p)
     _eval_options(p)

@@ -24,9 +24,12 @@ import numpy as np
 from ._version import __version__
 
 __all__ = ["atomic_write", "remove_stale_temp_files", "sha256_file", "ImageReadError",
-           "read_image", "write_cube", "write_preview", "CUBE_SUFFIXES"]
+           "read_image", "write_cube", "write_preview", "CUBE_SUFFIXES", "PNG_MARKER"]
 
 CUBE_SUFFIXES = (".h5", ".hdf5", ".npy")
+#: value of the ``Software`` text chunk of the preview PNGs the library writes (so that a
+#: re-run may replace them, :mod:`inr_lib.outputs`)
+PNG_MARKER = "inr_lib preview"
 
 
 class ImageReadError(ValueError):
@@ -110,12 +113,13 @@ def sha256_file(path: str | os.PathLike) -> str:
 def read_image(path: str | os.PathLike, gray_ok: bool = False) -> tuple[np.ndarray, list]:
     """Read an 8/16-bit PNG, JPEG, BMP, TIFF, ... as ``(3, H, W)`` float32 in [0, 1].
 
-    PNGs are decoded exactly at their bit depth (16-bit PNGs keep 16 bits). An alpha
-    channel is dropped (with a note). Camera images with an EXIF orientation tag are turned
-    upright, as image viewers show them (with a note). Greyscale images are refused unless
-    ``gray_ok``, in which case the grey channel is replicated to R, G and B (the model was
-    trained on colour images, so expect a poor spectrum: a grey image carries no colour
-    information).
+    PNGs and uncompressed 16-bit RGB TIFFs are decoded exactly at their bit depth (16 bits
+    stay 16 bits). An alpha channel is dropped (with a note). Images with an EXIF orientation
+    tag (cameras, phones; PNG included) are turned upright, as image viewers show them (with a
+    note). Any size is read if it fits in memory (Pillow's decompression-bomb limit is replaced
+    by a memory check). Greyscale images are refused unless ``gray_ok``, in which case the
+    grey channel is replicated to R, G and B (the model was trained on colour images, so
+    expect a poor spectrum: a grey image carries no colour information).
 
     Returns:
         ``(rgb, notes)``: the image and a list of messages for the user.
@@ -124,50 +128,140 @@ def read_image(path: str | os.PathLike, gray_ok: bool = False) -> tuple[np.ndarr
         ImageReadError: missing, unreadable or unsupported image (greyscale without ``gray_ok``).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ImageReadError(f"{path} is a folder; expected an image file (PNG, JPEG, TIFF, ...)")
     if not path.is_file():
         raise ImageReadError(f"{path}: file not found")
     notes: list = []
-    if path.suffix.lower() == ".png":
-        from .data._io import read_png
-
-        values, depth = read_png(path)
-        maxval = 2 ** depth - 1
-    else:
-        values, maxval = _read_with_pillow(path, notes)
+    values, maxval, orientation = _read_pixels(path, notes)
+    if orientation not in (None, 1):
+        values = _apply_orientation(values, orientation)
+        notes.append(f"rotated/flipped as its EXIF orientation ({orientation}) says, "
+                     f"to {values.shape[1]}x{values.shape[0]} (WxH), as image viewers show it")
     values = _three_channels(values, path, gray_ok, notes)
     rgb = np.ascontiguousarray(values.transpose(2, 0, 1)).astype(np.float32) / np.float32(maxval)
     return rgb, notes
 
 
-def _read_with_pillow(path: Path, notes: list) -> tuple[np.ndarray, int]:
-    """Decode a non-PNG image with Pillow: ``(values (H, W[, C]), maxval)``; upright as EXIF says."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+def _read_pixels(path: Path, notes: list) -> tuple[np.ndarray, int, int]:
+    """``(values (H, W[, C]) unsigned ints, maxval, EXIF orientation)`` of an image file, at
+    its own bit depth; conversions are appended to ``notes``."""
+    if path.suffix.lower() == ".png":   # decoded exactly at its bit depth (any PNG error names it)
+        from .data._io import read_png
+
+        values, depth = read_png(path)
+        return values, 2 ** depth - 1, _exif_orientation(path)
+    from PIL import UnidentifiedImageError
+
+    try:
+        with _open_any_size(path) as im:
+            _check_image_memory(path, im.width, im.height)
+            orientation = im.getexif().get(0x0112, 1)   # EXIF Orientation (cameras, phones)
+            sixteen = _read_tiff16(path, im)
+            if sixteen is not None:
+                return sixteen, 65535, orientation
+            values, mode = _pillow_values(im, notes)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        if isinstance(e, ImageReadError):
+            raise
+        raise ImageReadError(f"{path}: not a readable image ({e})") from None
+    if values.dtype == np.uint8:
+        return values, 255, orientation
+    if values.dtype in (np.uint16, np.int32) and values.min(initial=0) >= 0 and \
+            values.max(initial=0) <= 65535:
+        return values, 65535, orientation
+    raise ImageReadError(f"{path}: unsupported pixel format {mode!r} ({values.dtype}); "
+                         f"expected 8- or 16-bit RGB")
+
+
+def _open_any_size(path: Path):
+    """``PIL.Image.open`` without the decompression-bomb limit (memory is checked instead)."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+
+
+def _pillow_values(im, notes: list) -> tuple[np.ndarray, str]:
+    """The pixels of an open Pillow image as an array (palette, CMYK, ... converted to RGB)."""
+    im.load()
+    mode = im.mode
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        notes.append(f"converted {mode} to RGB")
+        im = im.convert("RGB")
+    elif mode == "1":
+        im = im.convert("L")
+    return np.asarray(im), mode
+
+
+def _exif_orientation(path: Path) -> int:
+    """The EXIF orientation tag of an image (PNG eXIf chunk included), 1 when absent."""
+    from PIL import Image
 
     try:
         with Image.open(path) as im:
-            im.load()
-            orientation = im.getexif().get(0x0112, 1)   # EXIF Orientation (cameras, phones)
-            if orientation not in (None, 1):
-                im = ImageOps.exif_transpose(im)
-                notes.append(f"rotated/flipped as its EXIF orientation ({orientation}) says, "
-                             f"to {im.width}x{im.height} (WxH), as image viewers show it")
-            mode = im.mode
-            if mode == "P":
-                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-            elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-                notes.append(f"converted {mode} to RGB")
-                im = im.convert("RGB")
-            elif mode == "1":
-                im = im.convert("L")
-            values = np.asarray(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ImageReadError(f"{path}: not a readable image ({e})") from None
-    if values.dtype == np.uint8:
-        return values, 255
-    if values.dtype in (np.uint16, np.int32) and values.max(initial=0) <= 65535:
-        return values, 65535
-    raise ImageReadError(f"{path}: unsupported pixel format {mode!r} ({values.dtype}); "
-                         f"expected 8- or 16-bit RGB")
+            return int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:   # unreadable metadata: the pixels decide, upright as stored
+        return 1
+
+
+def _check_image_memory(path: Path, width: int, height: int) -> None:
+    """Refuse an image whose input and 31-band cube (float32) would not fit in memory."""
+    need = width * height * (3 + 31) * 4 * 2
+    try:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > avail:
+        raise ImageReadError(f"{path}: {width}x{height} pixels need about {need / 2**30:.1f} GiB "
+                             f"for the cube, more than the {avail / 2**30:.1f} GiB of free memory; "
+                             f"downscale it with --size H W")
+
+
+def _read_tiff16(path: Path, im):
+    """The samples of an uncompressed 16-bit RGB(A) TIFF as ``(H, W, C)`` uint16 (Pillow
+    would reduce them to 8 bits); None for any other image. A compressed 16-bit RGB TIFF is
+    refused rather than read inexactly."""
+    if im.format != "TIFF" or im.mode not in ("RGB", "RGBA"):
+        return None
+    bits = im.tag_v2.get(258)
+    if not bits or max(bits if isinstance(bits, tuple) else (bits,)) != 16:
+        return None
+    tiles = im.tile
+    ok = all(t[0] == "raw" and t[3][0] in ("RGB;16L", "RGB;16B", "RGBA;16L", "RGBA;16B")
+             and t[3][1] in (0, None) and t[3][2] in (1, None) for t in tiles)
+    if not ok:
+        raise ImageReadError(f"{path}: a compressed 16-bit RGB TIFF cannot be read exactly here; "
+                             f"save it as a 16-bit PNG or an uncompressed TIFF")
+    c = 4 if im.mode == "RGBA" else 3
+    out = np.empty((im.height, im.width, c), dtype=np.uint16)
+    with open(path, "rb") as f:
+        for _, (x0, y0, x1, y1), offset, (rawmode, *_) in tiles:
+            f.seek(offset)
+            n = (x1 - x0) * (y1 - y0) * c
+            block = np.frombuffer(f.read(2 * n), dtype="<u2" if rawmode.endswith("L") else ">u2")
+            if block.size != n:
+                raise ImageReadError(f"{path}: truncated TIFF (a strip ends early)")
+            out[y0:y1, x0:x1] = block.reshape(y1 - y0, x1 - x0, c)
+    return out
+
+
+def _apply_orientation(values: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn ``values`` (H, W[, C]) upright as EXIF ``orientation`` (2..8) says."""
+    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1),
+           7: lambda a: np.rot90(a, 2).swapaxes(0, 1), 8: lambda a: np.rot90(a, 1)}
+    op = ops.get(int(orientation))
+    return values if op is None else np.ascontiguousarray(op(values))
 
 
 def _three_channels(values: np.ndarray, path: Path, gray_ok: bool, notes: list) -> np.ndarray:
@@ -233,4 +327,8 @@ def write_preview(path: str | os.PathLike, rgb: np.ndarray, cube: np.ndarray) ->
     right = srgb_preview(cube)
     gap = np.ones((left.shape[0], max(2, left.shape[1] // 50), 3), dtype=np.float32)
     img = (np.concatenate([left, gap, right], axis=1) * 255 + 0.5).astype(np.uint8)
-    return atomic_write(path, lambda f: Image.fromarray(img).save(f, format="PNG"))
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Software", PNG_MARKER)
+    return atomic_write(path, lambda f: Image.fromarray(img).save(f, format="PNG", pnginfo=info))

@@ -43,11 +43,13 @@ order). ``tests/test_ddp.py`` checks it on CPU with gloo.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import shutil
+import socket
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -66,7 +68,7 @@ from .io import atomic_write, remove_stale_temp_files
 
 __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "OutputDirError", "train",
            "train_step", "list_presets", "build_for_config", "amp_dtype_for", "grad_scaler",
-           "check_run_dir", "check_output_dir"]
+           "check_run_dir", "check_output_dir", "run_lock", "RunLockedError"]
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 VAL_MODES = ("full", "crops", "both")
@@ -82,6 +84,39 @@ class OutputDirError(OSError):
 
 
 # ====================================================================== configuration
+#: (fields, type, valid range, how the message states it) of the numeric config fields
+_NUMBER_RULES = (
+    (("epochs", "batch_size", "crop_size", "crops_per_scene", "checkpoint_every"), int,
+     lambda x: x >= 1, "an integer >= 1"),
+    (("lr",), float, lambda x: 0 < x <= 1, "a number in (0, 1]"),
+    (("gamma",), float, lambda x: 0 < x <= 1,
+     "a number in (0, 1] (the factor applied to lr at each milestone)"),
+    (("weight_decay",), float, lambda x: x >= 0, "a number >= 0"),
+    (("val_every", "val_overlap", "seed"), int, lambda x: x >= 0, "an integer >= 0"),
+    (("val_crops",), int, lambda x: x >= 1, "an integer >= 1"),
+    (("num_workers",), int, lambda x: x >= 0, "an integer >= 0 or null"),
+)
+_OPTIONAL = ("val_crops", "num_workers")
+
+
+def _number(name: str, v, kind: type, ok: Callable, expect: str, problems: list):
+    """``v`` as ``kind`` if it is one (no bools, no strings for ints) within ``ok``; else None,
+    with a message naming ``name`` appended to ``problems``."""
+    try:
+        if isinstance(v, (bool, str)) and not (kind is float and isinstance(v, str)):
+            raise TypeError
+        x = kind(v)
+        if kind is int and float(v) != x:
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        problems.append(f"{name} must be {expect}, got {v!r}")
+        return None
+    if not (math.isfinite(x) and ok(x)):
+        problems.append(f"{name} must be {expect}, got {v!r}")
+        return None
+    return x
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (saved in checkpoints and ``config.yaml``).
@@ -143,27 +178,49 @@ class TrainConfig:
     checkpoint_every: int = 1
 
     def __post_init__(self):
-        self.betas = tuple(float(b) for b in self.betas)
-        self.milestones = tuple(int(m) for m in self.milestones)
-        self.model = dict(self.model or {})
-        self.lr, self.gamma, self.weight_decay = float(self.lr), float(self.gamma), float(self.weight_decay)
-        problems = []
+        problems = self._coerce_numbers()
         if self.arch not in archs.ARCHS:
             problems.append(f"arch must be one of {tuple(archs.ARCHS)}, got {self.arch!r}")
         if self.val_mode not in VAL_MODES:
             problems.append(f"val_mode must be one of {VAL_MODES}, got {self.val_mode!r}")
         if self.amp not in AMP_MODES:
             problems.append(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
-        for name in ("epochs", "batch_size", "crop_size", "crops_per_scene", "checkpoint_every"):
-            if int(getattr(self, name)) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.val_overlap < self.crop_size:
+        if "val_overlap" not in str(problems) and "crop_size" not in str(problems) and \
+                not 0 <= self.val_overlap < self.crop_size:
             problems.append(f"val_overlap must satisfy 0 <= val_overlap < crop_size, got "
                             f"{self.val_overlap} and {self.crop_size}")
-        if not self.lr > 0:
-            problems.append(f"lr must be positive, got {self.lr}")
         if problems:
             raise ValueError("invalid training configuration: " + "; ".join(problems))
+
+    def _coerce_numbers(self) -> list:
+        """Convert the numeric fields in place; return a message per field whose value has
+        the wrong type or lies outside its range (naming the key)."""
+        problems: list = []
+        for names, kind, ok, expect in _NUMBER_RULES:
+            for name in names:
+                if getattr(self, name) is None and name in _OPTIONAL:
+                    continue
+                x = _number(name, getattr(self, name), kind, ok, expect, problems)
+                if x is not None:
+                    setattr(self, name, x)
+        for name, expect, ok in (("betas", "two numbers in [0, 1)", lambda v: len(v) == 2),
+                                 ("milestones", "a list of integers >= 0", lambda v: True)):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)) or not ok(value):
+                problems.append(f"{name} must be {expect}, got {value!r}")
+                continue
+            kind, rule = (float, lambda x: 0 <= x < 1) if name == "betas" else (int, lambda x: x >= 0)
+            xs = [_number(name, v, kind, rule, expect, problems) for v in value]
+            if None not in xs:
+                setattr(self, name, tuple(xs))
+        if not isinstance(self.model or {}, dict):
+            problems.append(f"model must be a mapping of model options, got {self.model!r}")
+        else:
+            self.model = dict(self.model or {})
+        for name in ("arch", "model_preset", "rgb_source", "val_mode", "amp"):
+            if not isinstance(getattr(self, name), str):
+                problems.append(f"{name} must be a string, got {getattr(self, name)!r}")
+        return problems
 
     # ----------------------------------------------------------- conversions
     def to_dict(self) -> dict:
@@ -304,6 +361,9 @@ def build_for_config(cfg: TrainConfig) -> nn.Module:
 def amp_dtype_for(device: torch.device, amp: str = "auto") -> torch.dtype | None:
     """Autocast dtype: None (full fp32) on CPU or with ``amp="off"``; on CUDA bf16 where the
     GPU supports it natively (compute capability >= 8, e.g. A100/H100), else fp16 (T4, V100)."""
+    if device.type != "cuda" and amp in ("bf16", "fp16"):
+        warnings.warn(f"amp={amp} applies to CUDA only; training on {device.type} in full "
+                      f"precision (fp32)")
     if device.type != "cuda" or amp == "off":
         return None
     if amp == "bf16":
@@ -323,8 +383,6 @@ def grad_scaler(enabled: bool):
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None):
-    import contextlib
-
     return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
@@ -394,6 +452,45 @@ def check_output_dir(out_dir: Path, need_bytes: int) -> None:
                              f"space or choose another --out folder")
 
 
+class RunLockedError(OutputDirError):
+    """Another training run is writing the same run folder."""
+
+
+LOCK_NAME = ".lock"
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: Path, main: bool = True):
+    """Hold an exclusive lock on ``out_dir/.lock`` while a run writes ``out_dir`` (rank 0 only).
+
+    A second training into the same folder fails at once with :class:`RunLockedError`
+    naming the process that holds it. The lock is released when the run ends or its process
+    dies (an OS file lock; the empty-ish ``.lock`` file stays). No-op where ``fcntl`` is
+    missing (Windows).
+    """
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    if not main or fcntl is None:
+        yield
+        return
+    check_output_dir(out_dir, need_bytes=0)
+    with open(out_dir / LOCK_NAME, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise RunLockedError(f"{out_dir} is being written by another training run ({holder}); "
+                                 f"wait for it to finish, or choose another --out") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        f.flush()
+        yield
+
+
 # ====================================================================== processes (DDP)
 @dataclass
 class _Dist:
@@ -455,6 +552,7 @@ class _Run:
     saved_epoch: int = 0
     history: list = field(default_factory=list)
     best: dict | None = None
+    begun: bool = True         # False: a new run over an old one that has not replaced it yet
 
     @property
     def last_path(self) -> Path:
@@ -504,7 +602,7 @@ def _prepare_output(run: _Run) -> None:
 
 
 def _restore(run: _Run, resume: bool) -> None:
-    """Continue from ``last.pt`` (``resume``), or clear the checkpoints of an older run."""
+    """Continue from ``last.pt`` (``resume``); note whether an older run is still to be replaced."""
     talk = run.dist.main
     if resume and run.last_path.is_file():
         try:
@@ -519,9 +617,10 @@ def _restore(run: _Run, resume: bool) -> None:
             print(f"resuming {run.out_dir} after epoch {run.start_epoch} of {run.cfg.epochs}")
     elif resume and talk:
         print(f"--resume: no {run.last_path} yet, starting a new run")
-    if run.start_epoch == 0 and talk:          # a new run (or overwrite=True): no stale files
-        for old in (run.last_path, run.best_path):
-            old.unlink(missing_ok=True)
+    # a new run over an old one (overwrite=True) replaces it only once its first epoch is
+    # done: settings that fail (crop too large, lr that diverges, ...) leave the old run intact
+    run.begun = not (run.start_epoch == 0 and any(
+        p.exists() for p in (run.last_path, run.best_path, run.log_path)))
 
 
 def _load_state(run: _Run, state: dict) -> None:
@@ -556,16 +655,21 @@ def _check_resumable(state: dict, cfg: TrainConfig, model: nn.Module, path: Path
                           f"uninterrupted run")
 
 
-def _write_run_files(run: _Run) -> None:
-    """Rank 0: ``config.yaml`` and ``log.jsonl`` (the history so far), both atomically."""
+def _begin_run(run: _Run, history: list) -> None:
+    """Rank 0: ``config.yaml`` and ``log.jsonl`` (``history``), both atomically; a new run
+    (``start_epoch`` 0) first removes the checkpoints of the run it replaces."""
     if not run.dist.main:
         return
     import yaml
 
+    if run.start_epoch == 0:
+        for old in (run.last_path, run.best_path):
+            old.unlink(missing_ok=True)
     text = yaml.safe_dump(run.cfg.to_dict(), sort_keys=False)
     atomic_write(run.out_dir / "config.yaml", lambda f: f.write(text.encode()))
-    log = "".join(json.dumps(r) + "\n" for r in run.history)
+    log = "".join(json.dumps(r) + "\n" for r in history)
     atomic_write(run.log_path, lambda f: f.write(log.encode()))
+    run.begun = True
 
 
 # ====================================================================== data
@@ -683,11 +787,13 @@ def train(cfg: TrainConfig, train_scenes: Sequence, val_scenes: Sequence, out_di
     dist_info, device = _setup_distributed(device)
     try:
         check_run_dir(out_dir, resume, overwrite)
-        run = _new_run(cfg, out_dir, device, dist_info)
-        _prepare_output(run)
-        _restore(run, resume)
-        _write_run_files(run)
-        stopped = _loop(run, list(train_scenes), list(val_scenes), progress, callback)
+        with run_lock(out_dir, dist_info.main):
+            run = _new_run(cfg, out_dir, device, dist_info)
+            _prepare_output(run)
+            _restore(run, resume)
+            if run.begun:
+                _begin_run(run, run.history)
+            stopped = _loop(run, list(train_scenes), list(val_scenes), progress, callback)
         if dist_info.enabled:
             import torch.distributed as dist
 
@@ -775,6 +881,8 @@ def _end_epoch(run: _Run, record: dict, t0: float, seen: float, val_scenes: list
         if improved:
             run.best = dict(record)
     run.history.append(record)
+    if not run.begun:
+        _begin_run(run, [])
     if epoch % cfg.checkpoint_every == 0 or last or improved:
         _write_checkpoints(run, epoch, improved)
     with open(run.log_path, "a") as f:

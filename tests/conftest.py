@@ -158,6 +158,17 @@ def write_png():
     return write
 
 
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory) -> str:
+    """``--data synthetic:DIR`` of the default synthetic dataset (8 scenes of 128 x 128, 6
+    train / 2 test), generated once per test session; tests only read it."""
+    from inr_lib.data import ensure_synthetic_cave
+
+    root = tmp_path_factory.mktemp("data") / "synthetic_cave"
+    ensure_synthetic_cave(root)
+    return f"synthetic:{root}"
+
+
 # ------------------------------------------------------------------ models and the CLI
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory) -> Path:

@@ -15,6 +15,7 @@ LAYERS = {
     "data": 1,
     "io": 2, "model": 2, "baselines": 2,
     "archs": 3,
+    "outputs": 3,
     "checkpoint": 4, "evaluate": 4, "pretrained": 4,
     "train": 5,
     "book": 6,

@@ -18,16 +18,6 @@ COMMANDS = ("train", "evaluate", "reconstruct", "baseline")
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    """A synthetic CAVE-layout dataset (8 scenes of 128 x 128), made once for this module."""
-    from inr_lib.data import ensure_synthetic_cave
-
-    root = tmp_path_factory.mktemp("data") / "synthetic_cave"
-    ensure_synthetic_cave(root)
-    return f"synthetic:{root}"
-
-
-@pytest.fixture(scope="module")
 def run_dir(synth, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "tiny"
     torch.set_num_threads(1)

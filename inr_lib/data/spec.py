@@ -37,7 +37,8 @@ Splits (--split NAME, PART or NAME:PART):
   to them when all are CAVE scenes, else a fallback (sorted names, every 4th scene to
   test). 'train' fits on the train part and validates on the test part (as the released
   code did; --set val_every=0 trains without looking at it); 'evaluate' and 'baseline'
-  score the test part unless another PART is given.
+  score the test part unless another PART is given; 'train --split all' trains on every
+  scene without validation (no best.pt), e.g. on a single scene.
 """
 
 
@@ -80,7 +81,7 @@ def _resolve_spec(spec: str, verbose: bool) -> tuple[str, Path | list]:
 
 
 def load_data(spec: str, split: str | None = None, need: tuple = ("train", "test"),
-              verbose: bool = True) -> dict:
+              verbose: bool = True, allow_empty: bool = False) -> dict:
     """Resolve a data spec and a split, and load the parts in ``need``.
 
     Args:
@@ -90,6 +91,8 @@ def load_data(spec: str, split: str | None = None, need: tuple = ("train", "test
             to use is the caller's choice), or None for the automatic split.
         need: the parts to load, of ``("train", "test")``.
         verbose: say what is loaded, on stderr.
+        allow_empty: a part of ``need`` may have no scenes (e.g. a folder of test scenes only,
+            or training on every scene); otherwise each part of ``need`` must have one.
 
     Returns:
         ``{"train": [Scene], "test": [Scene], "dataset": "cave" | "synthetic", "root": str,
@@ -101,7 +104,9 @@ def load_data(spec: str, split: str | None = None, need: tuple = ("train", "test
     found = list_cave_scenes(root)
     if not found:
         raise FileNotFoundError(f"no CAVE scenes found in {where}")
-    parts = split_available(found, name)
+    # evaluation needs only the part it scores: a folder of test scenes alone is fine
+    require = () if set(need) == {"train", "test"} and allow_empty else need
+    parts = split_available(found, name, require=require)
     if parts["missing"] and verbose:
         print(f"note: {len(parts['missing'])} scenes of split {parts['split']!r} are not in {where}; "
               f"using the {len(parts['train'])} train / {len(parts['test'])} test scenes present",
@@ -109,5 +114,6 @@ def load_data(spec: str, split: str | None = None, need: tuple = ("train", "test
     if verbose:
         print(f"loading {sum(len(parts[p]) for p in need)} scenes ({' + '.join(need)}) from {where} "
               f"(split {parts['split']!r})", file=sys.stderr)
-    out = {p: load_cave(root, parts[p], strict=True) if p in need else [] for p in ("train", "test")}
+    out = {p: load_cave(root, parts[p], strict=True) if p in need and parts[p] else []
+           for p in ("train", "test")}
     return {**out, "dataset": kind, "root": where, "split_name": parts["split"]}

@@ -286,13 +286,27 @@ def _complete(root: Path, want: dict) -> list | None:
     return dirs
 
 
+def _refuse_foreign_folder(root: Path) -> None:
+    """Raise FileExistsError unless ``root`` is absent, empty, or a synthetic dataset this
+    library wrote (it has the manifest): a folder the library did not create is never deleted."""
+    if root.is_symlink() or (root.exists() and not root.is_dir()):
+        raise FileExistsError(f"{root} exists and is not a folder; choose another folder for the "
+                              f"synthetic dataset (synthetic:DIR)")
+    if root.is_dir() and not (root / _MANIFEST).is_file() and any(root.iterdir()):
+        raise FileExistsError(f"{root} is a non-empty folder that does not hold a synthetic "
+                              f"dataset written by inr_lib; it is left untouched. Choose a new or "
+                              f"empty folder for synthetic:DIR")
+
+
 def ensure_synthetic_cave(root, n_scenes: int = 8, size: int = 128, seed: int = 0,
                           response: str = "cie1964", illuminant: str = "D65") -> list:
     """Reuse the synthetic dataset at ``root`` if it was made with these arguments, else make it.
 
     Creation happens in a temporary sibling folder that is renamed to ``root`` at the end,
-    so an interrupted run or a concurrent process never sees half a dataset. A folder made
-    with other arguments is replaced. Returns the scene folders (``list[Path]``).
+    so an interrupted run or a concurrent process never sees half a dataset. A synthetic
+    dataset made with other arguments is replaced; an empty folder is filled; any other
+    existing folder is refused (FileExistsError), never deleted. Returns the scene folders
+    (``list[Path]``).
     """
     root = Path(root).expanduser()
     want = {"version": _VERSION, "seed": seed, "size": size, "n_scenes": n_scenes,
@@ -300,13 +314,18 @@ def ensure_synthetic_cave(root, n_scenes: int = 8, size: int = 128, seed: int = 
     dirs = _complete(root, want)
     if dirs is not None:
         return dirs
+    _refuse_foreign_folder(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
         make_synthetic_cave(tmp, n_scenes=n_scenes, size=size, seed=seed, response=response,
                             illuminant=illuminant)
         if root.exists() and _complete(root, want) is None:
-            shutil.rmtree(root)
+            _refuse_foreign_folder(root)   # checked again: it may have changed meanwhile
+            if (root / _MANIFEST).is_file():
+                shutil.rmtree(root)        # a synthetic dataset this library wrote
+            else:
+                root.rmdir()               # empty
         try:
             os.replace(tmp, root)
         except OSError:
