@@ -38,7 +38,7 @@ from .io import atomic_write
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ARCHS", "CheckpointError", "atomic_save",
            "save_checkpoint", "load_checkpoint", "model_from_checkpoint", "load_model",
-           "check_finite_weights", "rng_state", "set_rng_state"]
+           "check_finite_weights", "stored_int", "stored_str", "rng_state", "set_rng_state"]
 
 FORMAT = "inr_lib.checkpoint"
 FORMAT_VERSION = 1
@@ -236,6 +236,30 @@ def check_finite_weights(state: dict, path) -> None:
             raise CheckpointError(f"{path}: weight {name!r} contains NaN/Inf values, so the model "
                                   f"cannot give a usable result (did the run diverge?); use "
                                   f"another checkpoint (e.g. an earlier best.pt) or retrain")
+
+
+def stored_int(tc, key: str, default: int, low: int, path) -> int:
+    """``train_config[key]`` of a checkpoint (``tc``, read from ``path``) as an int in
+    [``low``, 65536] (``default`` when absent); a tampered or foreign value is a
+    :class:`CheckpointError` naming the file and the key."""
+    if not isinstance(tc, dict):
+        raise CheckpointError(f"{path}: its train_config is a {type(tc).__name__}, expected a mapping; "
+                              f"the checkpoint is damaged or not from inr_lib")
+    value = tc.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 1 << 16:
+        raise CheckpointError(f"{path}: train_config {key!r} is {value!r}, expected an integer in "
+                              f"[{low}, 65536]; the checkpoint is damaged (pass --tile/--overlap to "
+                              f"override)")
+    return value
+
+
+def stored_str(tc, key: str, default: str, path) -> str:
+    """``train_config[key]`` of a checkpoint as a string (``default`` when absent)."""
+    value = tc.get(key, default) if isinstance(tc, dict) else default
+    if not isinstance(value, str):
+        raise CheckpointError(f"{path}: train_config {key!r} is {value!r}, expected a string; the "
+                              f"checkpoint is damaged (pass --{key.replace('_', '-')} to override)")
+    return value
 
 
 def load_model(path: str | os.PathLike, map_location="cpu") -> nn.Module:

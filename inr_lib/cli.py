@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import checkpoint
 from .data.spec import DATA_HELP, PARTS, parse_split
 from .outputs import check_outputs
 
@@ -33,7 +34,8 @@ def cmd_train(args) -> int:
     config.yaml to --out. Several GPUs: torchrun --nproc_per_node=N -m inr_lib train ...
     (the same options).
     """
-    from .train import check_output_dir, check_run_dir, train
+    from .train import (check_output_dir, check_run_dir, check_same_data, data_identity,
+                        record_data, train)
 
     if args.resume and args.overwrite:
         raise CLIError("--resume and --overwrite contradict each other: --resume continues the run "
@@ -45,17 +47,17 @@ def cmd_train(args) -> int:
         check_run_dir(args.out, args.resume, args.overwrite)
         check_output_dir(Path(args.out), need_bytes=0)
     d = _training_data(args, talk)
-    identity = _data_identity(d)
+    identity = data_identity(d)
     if talk:
         model = cfg.model_preset if cfg.arch == "inr" else cfg.arch
         print(f"training {cfg.name!r} ({cfg.arch}, model {model}{' ' + str(cfg.model) if cfg.model else ''}) "
               f"for {cfg.epochs} epochs on {len(d['train'])} scenes, validating on "
               f"{len(d['test'])}, device {device}, output {args.out}", file=sys.stderr)
         if args.resume:
-            _check_same_data(Path(args.out), identity, args.allow_other_data)
+            check_same_data(Path(args.out), identity, args.allow_other_data)
     res = train(cfg, d["train"], d["test"], args.out, resume=args.resume, device=device,
                 progress=not args.no_progress, overwrite=args.overwrite,
-                callback=_record_data(Path(args.out), identity) if talk else None)
+                callback=record_data(Path(args.out), identity) if talk else None)
     if talk:
         print(_done(res))
     return 0
@@ -188,30 +190,10 @@ def _eval_part(split: str | None) -> str:
 def _window(args, tc) -> tuple[int, int]:
     """``(tile, overlap)``: the options, else the training run's crop size and overlap."""
     where = getattr(args, "checkpoint", None) or "the training config"
-    tile = args.tile or _ckpt_int(tc, "crop_size", 64, 1, where)
-    return tile, args.overlap if args.overlap is not None else _ckpt_int(tc, "val_overlap", 16, 0, where)
-
-
-def _ckpt_int(tc, key: str, default: int, low: int, path) -> int:
-    """``train_config[key]`` of a checkpoint as an int >= ``low`` (``default`` when absent);
-    a tampered or foreign value is an error naming the file and the key."""
-    if not isinstance(tc, dict):
-        raise CLIError(f"{path}: its train_config is a {type(tc).__name__}, expected a mapping; "
-                       f"the checkpoint is damaged or not from inr_lib")
-    value = tc.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 1 << 16:
-        raise CLIError(f"{path}: train_config {key!r} is {value!r}, expected an integer in "
-                       f"[{low}, 65536]; the checkpoint is damaged (pass --tile/--overlap to "
-                       f"override)")
-    return value
-
-
-def _ckpt_str(tc, key: str, default: str, path) -> str:
-    value = tc.get(key, default) if isinstance(tc, dict) else default
-    if not isinstance(value, str):
-        raise CLIError(f"{path}: train_config {key!r} is {value!r}, expected a string; the "
-                       f"checkpoint is damaged (pass --{key.replace('_', '-')} to override)")
-    return value
+    tile = args.tile or checkpoint.stored_int(tc, "crop_size", 64, 1, where)
+    if args.overlap is not None:
+        return tile, args.overlap
+    return tile, checkpoint.stored_int(tc, "val_overlap", 16, 0, where)
 
 
 def _score(args, model, tc: dict, device, d: dict | None = None, part: str | None = None,
@@ -222,7 +204,7 @@ def _score(args, model, tc: dict, device, d: dict | None = None, part: str | Non
 
     part = part or _eval_part(args.split)
     tile, overlap = _window(args, tc)           # a damaged checkpoint fails before the data load
-    rgb_source = args.rgb_source or _ckpt_str(tc, "rgb_source", "dataset",
+    rgb_source = args.rgb_source or checkpoint.stored_str(tc, "rgb_source", "dataset",
                                               getattr(args, "checkpoint", None))
     if d is None:
         d = load_data(args.data, args.split, need=("train", "test") if part == "all" else (part,),
@@ -328,53 +310,6 @@ def _training_data(args, talk: bool) -> dict:
     every = parse_split(args.split)[1] == "all"
     d = load_data(args.data, args.split, verbose=talk, allow_empty=every)
     return {**d, "train": d["train"] + d["test"], "test": []} if every else d
-
-
-DATA_RECORD = "data.json"
-
-
-def _data_identity(d: dict) -> dict:
-    """What a run was trained on: the dataset kind, folder, split and scene names."""
-    return {"dataset": d["dataset"], "root": d["root"], "split": d["split_name"],
-            "train": [s.name for s in d["train"]], "test": [s.name for s in d["test"]]}
-
-
-def _check_same_data(out: Path, identity: dict, allowed: bool) -> None:
-    """``--resume`` on other scenes than the run started with is an error unless ``allowed``
-    (best.pt would be re-selected on another validation set)."""
-    import json
-
-    try:
-        old = json.loads((out / DATA_RECORD).read_text())
-    except (OSError, ValueError):
-        return   # a run from before this record existed: nothing to compare
-    diff = [k for k in ("dataset", "train", "test") if old.get(k) != identity[k]]
-    if diff and not allowed:
-        def show(r):
-            return (f"{r.get('dataset')} {r.get('root')} split {r.get('split')!r}: "
-                    f"{len(r.get('train', []))} train / {len(r.get('test', []))} test scenes")
-        raise CLIError(f"cannot resume {out}: it was trained on {show(old)}, but --data/--split now "
-                       f"give {show(identity)} (different {', '.join(diff)}); use the same --data "
-                       f"and --split, or pass --allow-other-data to continue on these scenes")
-
-
-def _record_data(out: Path, identity: dict):
-    """A training callback writing ``out/data.json`` after the first epoch (once the run has
-    started, so a failed start leaves an older run's record alone)."""
-    import json
-
-    from .io import atomic_write
-
-    text = json.dumps(identity, indent=1) + "\n"
-    written = []
-
-    def callback(record, model):
-        if not written:
-            atomic_write(out / DATA_RECORD, lambda f: f.write(text.encode()))
-            written.append(True)
-        return None
-
-    return callback
 
 
 def _resized(x, size):

@@ -68,7 +68,8 @@ from .io import atomic_write, remove_stale_temp_files
 
 __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "OutputDirError", "train",
            "train_step", "list_presets", "build_for_config", "amp_dtype_for", "grad_scaler",
-           "check_run_dir", "check_output_dir", "run_lock", "RunLockedError"]
+           "check_run_dir", "check_output_dir", "run_lock", "RunLockedError", "data_identity",
+           "check_same_data", "record_data", "DATA_RECORD"]
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 VAL_MODES = ("full", "crops", "both")
@@ -491,6 +492,48 @@ def run_lock(out_dir: Path, main: bool = True):
         yield
 
 
+# ====================================================================== the data a run used
+DATA_RECORD = "data.json"
+
+
+def data_identity(d: dict) -> dict:
+    """What a run was trained on: the dataset kind, folder, split and scene names."""
+    return {"dataset": d["dataset"], "root": d["root"], "split": d["split_name"],
+            "train": [s.name for s in d["train"]], "test": [s.name for s in d["test"]]}
+
+
+def check_same_data(out: Path, identity: dict, allowed: bool) -> None:
+    """``--resume`` on other scenes than the run started with is an error unless ``allowed``
+    (best.pt would be re-selected on another validation set)."""
+    try:
+        old = json.loads((out / DATA_RECORD).read_text())
+    except (OSError, ValueError):
+        return   # a run from before this record existed: nothing to compare
+    diff = [k for k in ("dataset", "train", "test") if old.get(k) != identity[k]]
+    if diff and not allowed:
+        def show(r):
+            return (f"{r.get('dataset')} {r.get('root')} split {r.get('split')!r}: "
+                    f"{len(r.get('train', []))} train / {len(r.get('test', []))} test scenes")
+        raise ValueError(f"cannot resume {out}: it was trained on {show(old)}, but --data/--split now "
+                         f"give {show(identity)} (different {', '.join(diff)}); use the same --data "
+                         f"and --split, or pass --allow-other-data to continue on these scenes")
+
+
+def record_data(out: Path, identity: dict):
+    """A training callback writing ``out/data.json`` after the first epoch (once the run has
+    started, so a failed start leaves an older run's record alone)."""
+    text = json.dumps(identity, indent=1) + "\n"
+    written = []
+
+    def callback(record, model):
+        if not written:
+            atomic_write(out / DATA_RECORD, lambda f: f.write(text.encode()))
+            written.append(True)
+        return None
+
+    return callback
+
+
 # ====================================================================== processes (DDP)
 @dataclass
 class _Dist:
@@ -788,26 +831,37 @@ def train(cfg: TrainConfig, train_scenes: Sequence, val_scenes: Sequence, out_di
     try:
         check_run_dir(out_dir, resume, overwrite)
         with run_lock(out_dir, dist_info.main):
-            run = _new_run(cfg, out_dir, device, dist_info)
-            _prepare_output(run)
-            _restore(run, resume)
-            if run.begun:
-                _begin_run(run, run.history)
+            run = _start(cfg, out_dir, device, dist_info, resume)
             stopped = _loop(run, list(train_scenes), list(val_scenes), progress, callback)
-        if dist_info.enabled:
-            import torch.distributed as dist
-
-            dist.barrier()
-        run.model.eval()
-        return TrainResult(history=run.history, best=run.best, out_dir=out_dir,
-                           last_path=run.last_path,
-                           best_path=run.best_path if run.best_path.is_file() else None,
-                           log_path=run.log_path, model=run.model, stopped_early=stopped)
+        return _finish(run, stopped)
     finally:
         if dist_info.owns_group:
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def _start(cfg: TrainConfig, out_dir: Path, device: torch.device, d: _Dist, resume: bool) -> _Run:
+    """A run ready for its first epoch: built, the folder checked, restored or begun."""
+    run = _new_run(cfg, out_dir, device, d)
+    _prepare_output(run)
+    _restore(run, resume)
+    if run.begun:
+        _begin_run(run, run.history)
+    return run
+
+
+def _finish(run: _Run, stopped: bool) -> TrainResult:
+    """Wait for every process, put the model in eval mode and say what was written."""
+    if run.dist.enabled:
+        import torch.distributed as dist
+
+        dist.barrier()
+    run.model.eval()
+    return TrainResult(history=run.history, best=run.best, out_dir=run.out_dir,
+                       last_path=run.last_path,
+                       best_path=run.best_path if run.best_path.is_file() else None,
+                       log_path=run.log_path, model=run.model, stopped_early=stopped)
 
 
 def _loop(run: _Run, train_scenes: list, val_scenes: list, progress: bool, callback) -> bool:

@@ -3,7 +3,6 @@ the work starts (inr_lib.outputs.check_outputs), and nothing the user did not na
 output is replaced or deleted."""
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
@@ -14,22 +13,11 @@ from PIL import Image
 from inr_lib import build_model
 from inr_lib.checkpoint import save_checkpoint
 from inr_lib.cli import main
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+from inr_lib.io import sha256_file as digest
 
 
 def tree(folder: Path) -> dict:
     return {str(p.relative_to(folder)): digest(p) for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("ckpt") / "best.pt"
-    save_checkpoint(path, build_model("tiny", seed=0), epoch=1,
-                    train_config={"crop_size": 16, "val_overlap": 4, "rgb_source": "dataset"})
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +29,24 @@ def old_run(tmp_path_factory, synth) -> Path:
     return out
 
 
+@pytest.fixture
+def nan_output(monkeypatch):
+    """``load_model`` gives models whose output is NaN although their weights are finite
+    (as an fp16 overflow would)."""
+    import torch
+
+    import inr_lib.checkpoint as ckmod
+
+    real = ckmod.load_model
+
+    def nan_model(*a, **k):
+        model = real(*a, **k)
+        model.register_forward_hook(lambda m, i, o: torch.full_like(o, float("nan")))
+        return model
+
+    monkeypatch.setattr(ckmod, "load_model", nan_model)
+
+
 def photo(path: Path) -> Path:
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(path)
@@ -48,26 +54,27 @@ def photo(path: Path) -> Path:
 
 
 # ------------------------------------------------------------------- (1) reconstruct preview
-def test_reconstruct_preview_never_replaces_the_input_photo(tmp_path, ckpt, run_cli):
+def test_reconstruct_preview_never_replaces_the_input_photo(tmp_path, tiny_ckpt, run_cli):
     src = photo(tmp_path / "photo.png")
     before = digest(src)
-    rc, _, _, errors = run_cli(["reconstruct", "--checkpoint", ckpt, "--rgb", src,
+    rc, _, _, errors = run_cli(["reconstruct", "--checkpoint", tiny_ckpt, "--rgb", src,
                                 "--out", tmp_path / "photo.h5", "--device", "cpu"])
     assert rc == 1 and digest(src) == before
     assert errors == [f"error: preview {src} is the same file as --rgb; writing it would destroy "
                       f"the input: choose another output path"]
     assert not (tmp_path / "photo.h5").exists()
     # even --force does not allow replacing an input
-    assert run_cli(["reconstruct", "--checkpoint", ckpt, "--rgb", src, "--out", tmp_path / "photo.h5",
+    assert run_cli(["reconstruct", "--checkpoint", tiny_ckpt, "--rgb", src, "--out", tmp_path / "photo.h5",
                     "--device", "cpu", "--force"])[0] == 1
     assert digest(src) == before
 
 
-def test_reconstruct_refuses_a_foreign_png_but_replaces_its_own_preview(tmp_path, ckpt, run_cli):
+def test_reconstruct_refuses_a_foreign_png_but_replaces_its_own_preview(tmp_path, tiny_ckpt,
+                                                                        run_cli):
     src = photo(tmp_path / "in.jpg")
     other = photo(tmp_path / "cube.png")           # the user's file, not a preview
     before = digest(other)
-    argv = ["reconstruct", "--checkpoint", ckpt, "--rgb", src, "--out", tmp_path / "cube.h5",
+    argv = ["reconstruct", "--checkpoint", tiny_ckpt, "--rgb", src, "--out", tmp_path / "cube.h5",
             "--device", "cpu"]
     rc, _, _, errors = run_cli(argv)
     assert rc == 1 and digest(other) == before and "--force" in errors[0]
@@ -79,9 +86,9 @@ def test_reconstruct_refuses_a_foreign_png_but_replaces_its_own_preview(tmp_path
 
 
 # ------------------------------------------------------------------- (3) --json = checkpoint
-def test_evaluate_json_pointing_at_the_checkpoint_is_an_error(tmp_path, ckpt, synth, run_cli):
+def test_evaluate_json_pointing_at_the_checkpoint_is_an_error(tmp_path, tiny_ckpt, synth, run_cli):
     ck = tmp_path / "best.pt"
-    shutil.copy(ckpt, ck)
+    shutil.copy(tiny_ckpt, ck)
     before = digest(ck)
     rc, _, _, errors = run_cli(["evaluate", "--checkpoint", ck, "--data", synth, "--json", ck,
                                 "--device", "cpu", "--no-progress"])
@@ -90,11 +97,12 @@ def test_evaluate_json_pointing_at_the_checkpoint_is_an_error(tmp_path, ckpt, sy
                       f"destroy the input: choose another output path"]
 
 
-def test_evaluate_json_unwritable_or_foreign_is_refused_before_evaluating(tmp_path, ckpt, run_cli):
+def test_evaluate_json_unwritable_or_foreign_is_refused_before_evaluating(tmp_path, tiny_ckpt,
+                                                                          run_cli):
     notes = tmp_path / "notes.json"
     notes.write_text('{"mine": 1}\n')
     # --data names a folder that does not exist: the output check must come first
-    argv = ["evaluate", "--checkpoint", ckpt, "--data", f"cave:{tmp_path / 'absent'}",
+    argv = ["evaluate", "--checkpoint", tiny_ckpt, "--data", f"cave:{tmp_path / 'absent'}",
             "--device", "cpu"]
     rc, _, _, errors = run_cli(argv + ["--json", notes])
     assert rc == 1 and "already exists and was not written by inr_lib; pass --force" in errors[0]
@@ -167,7 +175,7 @@ def test_nan_weights_are_an_error_not_a_cube(tmp_path, run_cli):
 
 # ------------------------------------------------------------------- (15) only test scenes
 @pytest.mark.parametrize("split", [None, "test", "all", "default:test"])
-def test_evaluate_on_a_folder_of_test_scenes_only(tmp_path, ckpt, split, run_cli):
+def test_evaluate_on_a_folder_of_test_scenes_only(tmp_path, tiny_ckpt, split, run_cli):
     """Scenes named as CAVE test scenes (tiny fake content): evaluation needs no train scenes."""
     from inr_lib.data import cave_split
 
@@ -180,7 +188,7 @@ def test_evaluate_on_a_folder_of_test_scenes_only(tmp_path, ckpt, split, run_cli
             Image.fromarray(rng.integers(0, 65536, (20, 20)).astype(np.uint16)).save(
                 folder / f"{n}_ms_{b:02d}.png")
         Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{n}_RGB.bmp")
-    argv = ["evaluate", "--checkpoint", ckpt, "--data", f"cave:{tmp_path / 'new'}", "--json",
+    argv = ["evaluate", "--checkpoint", tiny_ckpt, "--data", f"cave:{tmp_path / 'new'}", "--json",
             tmp_path / "r.json", "--device", "cpu", "--no-progress"]
     rc, out, _, errors = run_cli(argv + (["--split", split] if split else []))
     assert rc == 0 and errors == [] and out.startswith("2 scenes: PSNR")
@@ -191,21 +199,22 @@ def test_evaluate_on_a_folder_of_test_scenes_only(tmp_path, ckpt, split, run_cli
 
 
 # ------------------------------------------------------------------- (14) full disk
-def test_reconstruct_on_a_full_disk_says_so_before_working(tmp_path, ckpt, monkeypatch, run_cli):
+def test_reconstruct_on_a_full_disk_says_so_before_working(tmp_path, tiny_ckpt, monkeypatch,
+                                                           run_cli):
     import collections
 
     src = photo(tmp_path / "in.jpg")
     usage = collections.namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
-    rc, _, _, errors = run_cli(["reconstruct", "--checkpoint", ckpt, "--rgb", src,
+    rc, _, _, errors = run_cli(["reconstruct", "--checkpoint", tiny_ckpt, "--rgb", src,
                                 "--out", tmp_path / "cube.h5", "--device", "cpu"])
     assert rc == 1 and len(errors) == 1
     assert errors[0].startswith(f"error: --out {tmp_path / 'cube.h5'}: {tmp_path} has 0.0 MiB free")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jpg"]
 
 
-def test_an_h5_write_failing_midway_gives_one_line_and_leaves_nothing(tmp_path, ckpt, monkeypatch,
-                                                                      run_cli):
+def test_an_h5_write_failing_midway_gives_one_line_and_leaves_nothing(tmp_path, tiny_ckpt,
+                                                                      monkeypatch, run_cli):
     import h5py
 
     def full(self, *a, **k):
@@ -213,7 +222,7 @@ def test_an_h5_write_failing_midway_gives_one_line_and_leaves_nothing(tmp_path, 
 
     monkeypatch.setattr(h5py.Group, "create_dataset", full)
     src = photo(tmp_path / "in.jpg")
-    rc, _, _, errors = run_cli(["reconstruct", "--checkpoint", ckpt, "--rgb", src,
+    rc, _, _, errors = run_cli(["reconstruct", "--checkpoint", tiny_ckpt, "--rgb", src,
                                 "--out", tmp_path / "cube.h5", "--device", "cpu"])
     assert rc == 1 and len(errors) == 1
     assert "could not write the cube" in errors[0] and "No space left on device" in errors[0]
@@ -250,43 +259,19 @@ def test_a_checkpoint_config_naming_a_huge_model_is_refused_without_allocating(t
     assert rc == 1 and "describes 360,159,002,727 parameters but the file holds only 37,383" in errors[0]
 
 
-def test_nan_reconstructions_are_an_error_not_a_results_file(tmp_path, ckpt, synth, monkeypatch,
-                                                             run_cli):
+def test_nan_reconstructions_are_an_error_not_a_results_file(nan_output, tmp_path, tiny_ckpt,
+                                                             synth, run_cli):
     """Finite weights can still give NaN (e.g. an fp16 overflow): simulated by a model whose
     output is NaN; scoring refuses it and no JSON is written (already so before issue 15)."""
-    import torch
-
-    import inr_lib.checkpoint as ckmod
-
-    real = ckmod.load_model
-
-    def nan_model(*a, **k):
-        model = real(*a, **k)
-        model.register_forward_hook(lambda m, i, o: torch.full_like(o, float("nan")))
-        return model
-
-    monkeypatch.setattr(ckmod, "load_model", nan_model)
-    rc, _, _, errors = run_cli(["evaluate", "--checkpoint", ckpt, "--data", synth, "--json",
+    rc, _, _, errors = run_cli(["evaluate", "--checkpoint", tiny_ckpt, "--data", synth, "--json",
                                 tmp_path / "r.json", "--device", "cpu", "--no-progress"])
     assert rc == 1 and "non-finite values (NaN or inf)" in errors[0]
     assert not (tmp_path / "r.json").exists()
 
 
-def test_a_nan_cube_from_finite_weights_is_not_written(tmp_path, ckpt, monkeypatch, run_cli):
-    import torch
-
-    import inr_lib.checkpoint as ckmod
-
-    real = ckmod.load_model
-
-    def nan_model(*a, **k):
-        model = real(*a, **k)
-        model.register_forward_hook(lambda m, i, o: torch.full_like(o, float("nan")))
-        return model
-
-    monkeypatch.setattr(ckmod, "load_model", nan_model)
+def test_a_nan_cube_from_finite_weights_is_not_written(nan_output, tmp_path, tiny_ckpt, run_cli):
     src = photo(tmp_path / "in.jpg")
-    rc, _, _, errors = run_cli(["reconstruct", "--checkpoint", ckpt, "--rgb", src,
+    rc, _, _, errors = run_cli(["reconstruct", "--checkpoint", tiny_ckpt, "--rgb", src,
                                 "--out", tmp_path / "c.h5", "--device", "cpu"])
     assert rc == 1 and "contains NaN/Inf values; nothing was written" in errors[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jpg"]
