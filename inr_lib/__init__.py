@@ -17,7 +17,7 @@ Public entry points::
 
 The layers, bottom up (a module imports only from layers below it): building blocks
 (encoding, hypernet, pixelwise, tiling, spectral, metrics, runtime) -> data -> model,
-baselines, io -> archs -> checkpoint, evaluate -> train -> cli.
+baselines, io -> archs, outputs -> checkpoint, evaluate -> train -> cli.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ _LAZY = {
     "load_model": ("checkpoint", "load_model"),
 }
 _SUBMODULES = ("data", "metrics", "spectral", "baselines", "checkpoint", "encoding", "hypernet",
-               "pixelwise", "runtime", "tiling", "cli", "train", "evaluate", "io", "archs")
+               "pixelwise", "runtime", "tiling", "cli", "train", "evaluate", "io", "archs", "outputs")
 
 __all__ = ["INRHSISR", "ModelConfig", "PRESETS", "build_model", "__version__", *_LAZY, *_SUBMODULES]
 

@@ -121,13 +121,16 @@ def cmd_reconstruct(args) -> int:
 
     from .checkpoint import load_model
     from .evaluate import reconstruct
-    from .io import read_image, write_cube, write_preview
+    from .io import ImageReadError, read_image, write_cube, write_preview
 
     out = _cube_path(args)
     device = _device(args)
     model = load_model(args.checkpoint, map_location=device)
     tile, overlap = _window(args, model.checkpoint_info["train_config"])
-    rgb, notes = read_image(args.rgb, gray_ok=args.gray_ok)
+    try:
+        rgb, notes = read_image(args.rgb, gray_ok=args.gray_ok)
+    except ImageReadError as e:   # the message names the file; say which option gave it
+        raise CLIError(f"--rgb {e}") from None
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
     x = _resized(torch.from_numpy(rgb)[None], args.size)
