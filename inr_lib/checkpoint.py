@@ -34,7 +34,7 @@ from torch import nn
 
 from . import archs
 from ._version import __version__
-from .io import atomic_write
+from .io import atomic_write, sha256_file  # noqa: F401 (sha256_file: kept importable from here)
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ARCHS", "CheckpointError", "atomic_save",
            "save_checkpoint", "load_checkpoint", "model_from_checkpoint", "load_model",

@@ -8,8 +8,10 @@ LIB = Path(__file__).resolve().parents[1] / "inr_lib"
 
 #: lower imports from lower only: model code never imports training, data never imports the
 #: model, nothing imports the command line (modules of one package, e.g. data.*, may import
-#: each other)
+#: each other). The package itself ("inr_lib": its __init__ imports the model eagerly, the
+#: rest lazily) counts as the model's layer.
 LAYERS = {
+    "inr_lib": 2,
     "_version": 0, "runtime": 0, "spectral": 0, "metrics": 0, "tiling": 0,
     "encoding": 0, "hypernet": 0, "pixelwise": 0,
     "data": 1,
@@ -68,9 +70,9 @@ def test_no_module_imports_a_module_above_it():
             other = _unit(module)
             if other == me:
                 continue
-            if other == "inr_lib" or LAYERS.get(other, 99) >= LAYERS[me]:
+            if LAYERS.get(other, 99) >= LAYERS[me]:
                 problems.append(f"{path.relative_to(LIB.parent)}:{line} ({me}, layer {LAYERS[me]}) "
-                                f"imports {module} (layer {LAYERS.get(other, 'the package')})")
+                                f"imports {module} (layer {LAYERS.get(other, '?')})")
     assert not problems, "\n".join(problems)
 
 
