@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export INR_PROFILE ?= quick
 export PYTHONHASHSEED ?= 0
+# real CAVE scenes kept outside INR_DATA (the development copy next to the checkout, when present)
+export INR_CAVE ?= $(firstword $(wildcard $(abspath ../shared/data/cave)))
 # one torch thread: reproducible numbers, and no spin-waiting when the cores are shared
 export OMP_NUM_THREADS ?= 1
 # notebooks run on this checkout's .venv kernel, whatever other kernels the user has

@@ -54,6 +54,7 @@ def run_case(spec: dict) -> dict:
     import torch
 
     from inr_lib import build_model
+    from inr_lib.train import grad_scaler, train_step
 
     torch.manual_seed(0)
     dev = torch.device(spec["device"])
@@ -84,17 +85,11 @@ def run_case(spec: dict) -> dict:
         if spec["kind"] == "train":
             model.train()
             opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-            scaler = torch.amp.GradScaler(enabled=(dtype == "fp16"))
-            x = torch.rand(b, 3, c, c, device=dev)
-            y = torch.rand(b, 31, c, c, device=dev)
+            scaler = grad_scaler(enabled=(dtype == "fp16"))
+            batch = (torch.rand(b, 3, c, c, device=dev), torch.rand(b, 31, c, c, device=dev))
 
-            def step():
-                with autocast():
-                    loss = (fwd(x) * 2 - 1 - (y * 2 - 1)).abs().mean()
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
+            def step():          # the training loop's own step (inr_lib.train.train_step)
+                train_step(fwd, batch, opt, scaler, amp)
         else:
             model.eval()
             img = torch.rand(1, 3, spec["image"], spec["image"], device=dev)

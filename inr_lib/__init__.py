@@ -9,17 +9,22 @@ Public entry points::
 
     from inr_lib import build_model                      # the model ("paper", "small", ...)
     from inr_lib import TrainConfig, load_model
-    from inr_lib.train import train                      # (train and evaluate are also
+    from inr_lib.train import train, train_step          # (train and evaluate are also
     from inr_lib.evaluate import evaluate                #  module names, hence the long form)
+    from inr_lib.tiling import predict_image             # whole / tiled / self-ensemble
     from inr_lib import data, metrics, spectral, baselines
+    data.load_data("synthetic", need=("train", "test"))  # what --data / --split load
+
+The layers, bottom up (a module imports only from layers below it): building blocks
+(encoding, hypernet, pixelwise, tiling, spectral, metrics, runtime) -> data -> model,
+baselines, io -> archs, outputs -> checkpoint, evaluate -> train -> cli.
 """
 from __future__ import annotations
 
 import importlib
 
+from ._version import __version__
 from .model import INRHSISR, PRESETS, ModelConfig, build_model
-
-__version__ = "0.1.0"
 
 # imported on first use, so that `import inr_lib` stays light
 _LAZY = {
@@ -27,7 +32,7 @@ _LAZY = {
     "load_model": ("checkpoint", "load_model"),
 }
 _SUBMODULES = ("data", "metrics", "spectral", "baselines", "checkpoint", "encoding", "hypernet",
-               "pixelwise", "runtime", "tiling", "cli", "train", "evaluate")
+               "pixelwise", "runtime", "tiling", "cli", "train", "evaluate", "io", "archs", "outputs")
 
 __all__ = ["INRHSISR", "ModelConfig", "PRESETS", "build_model", "__version__", *_LAZY, *_SUBMODULES]
 

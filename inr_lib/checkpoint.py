@@ -14,18 +14,9 @@ loads with ``torch.load(..., weights_only=True)`` (no arbitrary code runs on loa
 * ``train_config``: the :class:`~inr_lib.train.TrainConfig` as a dict (or None),
   ``history``: the per-epoch log records, ``best``: the best validation record.
 
-Writes are atomic (:func:`atomic_save`): the bytes go to a temporary file in the same
-folder, which is flushed, fsync-ed and then renamed over the target with ``os.replace``;
-a crash at any point leaves either the old or the new file, never a partial one (plus,
-after a hard kill, a stray ``.<name>.*.tmp`` that :func:`remove_stale_temp_files` deletes;
-the training loop calls it when it starts).
-
-Testing aid: ``tests/test_kill_resume.py`` kills a training process *inside* a checkpoint
-write. For that, and only when the environment variable ``INR_LIB_TEST_PAUSE_IN_WRITE`` is
-set (to ``NAME`` or ``NAME:N``), the N-th (default: first) :func:`atomic_write` of a file
-called ``NAME`` in the process stops after the temporary file is complete and fsync-ed,
-just before the rename: it creates ``<target>.paused`` and sleeps (at most 120 s) so the test
-can send SIGKILL there. Unset (always, outside that test), nothing changes.
+Writes are atomic (:func:`inr_lib.io.atomic_write`): a crash at any point leaves either
+the old or the new file, never a partial one. This module only reads and writes; which
+class an ``arch`` name stands for, and how it is built, is :mod:`inr_lib.archs`.
 """
 from __future__ import annotations
 
@@ -34,22 +25,24 @@ import io
 import os
 import pickle
 import random
-import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ARCHS", "CheckpointError", "atomic_write", "atomic_save",
-           "save_checkpoint", "load_checkpoint", "build_from_config", "model_from_checkpoint",
-           "load_model", "rng_state", "set_rng_state", "sha256_file", "remove_stale_temp_files"]
+from . import archs
+from ._version import __version__
+from .io import atomic_write, sha256_file  # noqa: F401 (sha256_file: kept importable from here)
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "ARCHS", "CheckpointError", "atomic_save",
+           "save_checkpoint", "load_checkpoint", "model_from_checkpoint", "load_model",
+           "check_finite_weights", "stored_int", "stored_str", "rng_state", "set_rng_state"]
 
 FORMAT = "inr_lib.checkpoint"
 FORMAT_VERSION = 1
-ARCHS = ("inr", "cnn")
+ARCHS = tuple(archs.ARCHS)
 _REQUIRED = ("format", "format_version", "arch", "model_config", "model", "epoch")
 
 
@@ -57,82 +50,7 @@ class CheckpointError(ValueError):
     """A file is not a usable inr_lib checkpoint (the message says why and what to do)."""
 
 
-# ------------------------------------------------------------------ atomic writes
-def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> Path:
-    """Write a file atomically: ``write(f)`` fills a temp file next to ``path``, then
-    it is flushed, fsync-ed and renamed onto ``path``. On any error the temp file is
-    removed and an existing ``path`` is left untouched."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        _chmod_like_new_file(fd)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        _test_pause_hook(path)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable (not possible on every platform)
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-    return path
-
-
-_PAUSE_ENV = "INR_LIB_TEST_PAUSE_IN_WRITE"
-_pause_counts: dict = {}
-
-
-def _test_pause_hook(path: Path) -> None:
-    """The testing aid described in the module docstring; a no-op unless the variable is set."""
-    spec = os.environ.get(_PAUSE_ENV)
-    if not spec:
-        return
-    name, _, nth = spec.partition(":")
-    if path.name != name:
-        return
-    _pause_counts[name] = count = _pause_counts.get(name, 0) + 1
-    if count == int(nth or 1):
-        Path(f"{path}.paused").touch()
-        time.sleep(120)
-
-
-def remove_stale_temp_files(folder: str | os.PathLike, names) -> list:
-    """Delete the temporary files that an interrupted :func:`atomic_write` of one of
-    ``names`` (e.g. ``"last.pt"``) left in ``folder`` (``.<name>.<random>.tmp``); returns them.
-
-    Only call it when no other process is writing these files in ``folder``."""
-    folder, removed = Path(folder), []
-    for name in names:
-        for p in folder.glob(f".{name}.*.tmp"):
-            try:
-                p.unlink()
-                removed.append(p)
-            except OSError:
-                pass
-    return removed
-
-
-def _chmod_like_new_file(fd: int) -> None:
-    """mkstemp creates files readable by the owner only; give the usual ``0o666 & ~umask``."""
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.fchmod(fd, 0o666 & ~umask)
-    except (AttributeError, OSError):  # not on every platform
-        pass
-
-
+# ------------------------------------------------------------------ writes
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save(obj, path)``, atomically (see :func:`atomic_write`)."""
     return atomic_write(path, lambda f: torch.save(obj, f))
@@ -167,36 +85,17 @@ def set_rng_state(state: dict) -> None:
 
 
 # ------------------------------------------------------------------ save / load
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
-
-
-def arch_of(model: nn.Module) -> str:
-    """``"inr"`` or ``"cnn"`` for a model (or a DDP wrapper of one)."""
-    from .baselines import SmallResCNN
-    from .model import INRHSISR
-
-    m = _unwrap(model)
-    if isinstance(m, INRHSISR):
-        return "inr"
-    if isinstance(m, SmallResCNN):
-        return "cnn"
-    raise TypeError(f"cannot checkpoint a {type(m).__name__}: expected an INRHSISR or SmallResCNN")
-
-
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, epoch: int,
                     optimizer=None, scheduler=None, scaler=None, train_config: dict | None = None,
                     history: list | None = None, best: dict | None = None,
                     include_rng: bool = True) -> Path:
     """Write a checkpoint (atomically) and return its path. See the module docstring."""
-    from . import __version__
-
-    m = _unwrap(model)
+    m = archs.unwrap(model)
     state = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "inr_lib_version": __version__,
-        "arch": arch_of(m),
+        "arch": archs.arch_of(m),
         "model_config": m.config.to_dict(),
         "model": {k: v.detach().cpu() for k, v in m.state_dict().items()},
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
@@ -218,6 +117,11 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         CheckpointError: missing, truncated or foreign file, a file holding arbitrary
             pickled objects (refused: loading it could run code), or a newer format.
     """
+    return _read_checkpoint(path, map_location)[0]
+
+
+def _read_checkpoint(path: str | os.PathLike, map_location) -> tuple[dict, str]:
+    """:func:`load_checkpoint` and the file's SHA-256, from one read of the file."""
     path = Path(path)
     expected = ("expected an inr_lib checkpoint (last.pt / best.pt written by "
                 "`python -m inr_lib train`)")
@@ -227,35 +131,12 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
                               f"file inside it ({inside})")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; {expected}")
-    with open(path, "rb") as f:
-        head = f.read(4)
+    data = path.read_bytes()
+    head = data[:4]
     if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # zip (torch) or pickle
         raise CheckpointError(f"{path} is not a torch checkpoint (it starts with {head!r}, not a "
                               f"zip/pickle header); {expected}")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        import re
-
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
-        detail = f" (it references {found.group(1)})" if found else ""
-        raise CheckpointError(
-            f"{path} contains objects other than tensors and plain Python values{detail}, so "
-            f"it is refused (loading it could run arbitrary code); {expected}. If you wrote it "
-            f"yourself and trust it, load it with torch.load(..., weights_only=False).") from None
-    except Exception as e:  # truncated zips fail in many ways (RuntimeError, KeyError, EOFError, ...)
-        if "TorchScript" in str(e):
-            raise CheckpointError(
-                f"{path} is a TorchScript model archive (torch.jit.save), not an inr_lib "
-                f"checkpoint; it is refused because loading TorchScript runs the code stored "
-                f"in it; {expected}") from None
-        size = path.stat().st_size
-        raise CheckpointError(
-            f"{path} ({size} bytes) could not be read as a torch checkpoint: it is truncated "
-            f"(e.g. an interrupted copy) or not a checkpoint at all; {expected}. Re-copy it or "
-            f"use the other checkpoint of the run (last.pt / best.pt). "
-            f"(torch: {_first_sentence(e)})"
-        ) from None
+    ckpt = _torch_load(path, data, map_location, expected)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         found = (f"a dict with keys {sorted(map(str, ckpt))[:8]}" if isinstance(ckpt, dict)
                  else f"a {type(ckpt).__name__}")
@@ -271,7 +152,36 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
             f"({FORMAT_VERSION}); upgrade inr_lib")
     if ckpt["arch"] not in ARCHS:
         raise CheckpointError(f"{path}: unknown arch {ckpt['arch']!r}; expected one of {ARCHS}")
-    return ckpt
+    return ckpt, hashlib.sha256(data).hexdigest()
+
+
+def _torch_load(path: Path, data: bytes, map_location, expected: str):
+    """``torch.load`` of the bytes of ``path`` (weights only), its many failures turned into
+    one clear error."""
+    try:
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        import re
+
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        detail = f" (it references {found.group(1)})" if found else ""
+        raise CheckpointError(
+            f"{path} contains objects other than tensors and plain Python values{detail}, so "
+            f"it is refused (loading it could run arbitrary code); {expected}. If you wrote it "
+            f"yourself and trust it, load it with torch.load(..., weights_only=False).") from None
+    except Exception as e:  # truncated zips fail in many ways (RuntimeError, KeyError, EOFError, ...)
+        if "TorchScript" in str(e):
+            raise CheckpointError(
+                f"{path} is a TorchScript model archive (torch.jit.save), not an inr_lib "
+                f"checkpoint; it is refused because loading TorchScript runs the code stored "
+                f"in it; {expected}") from None
+        size = len(data)
+        raise CheckpointError(
+            f"{path} ({size} bytes) could not be read as a torch checkpoint: it is truncated "
+            f"(e.g. an interrupted copy) or not a checkpoint at all; {expected}. Re-copy it or "
+            f"use the other checkpoint of the run (last.pt / best.pt). "
+            f"(torch: {_first_sentence(e)})"
+        ) from None
 
 
 def _first_sentence(e: BaseException) -> str:
@@ -282,40 +192,34 @@ def _first_sentence(e: BaseException) -> str:
     return first.split(". ")[0].rstrip(".") + "."
 
 
-def build_from_config(arch: str, config: dict, seed: int | None = None) -> nn.Module:
-    """Build an untrained model from ``arch`` and a config dict (validated).
-
-    Raises:
-        ValueError: unknown arch, unknown config keys, newer config version.
-    """
-    if arch == "inr":
-        from .model import ModelConfig, build_model
-
-        cfg = ModelConfig.from_dict(config)
-        return build_model(cfg, seed=seed if seed is not None else 0)
-    if arch == "cnn":
-        import dataclasses
-
-        from .baselines import SmallResCNN, SmallResCNNConfig
-
-        known = {f.name for f in dataclasses.fields(SmallResCNNConfig)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(f"unknown cnn config keys {unknown}; known keys: {sorted(known)}")
-        cfg = dict(config)
-        if seed is not None:
-            cfg["seed"] = seed
-        return SmallResCNN(SmallResCNNConfig(**cfg))
-    raise ValueError(f"unknown arch {arch!r}: expected one of {ARCHS}")
+def _check_size_matches_weights(ckpt: dict) -> None:
+    """Build the stored configuration on the ``meta`` device (no memory) and refuse it when
+    it describes far more parameters than the file holds weights: a changed configuration
+    would otherwise allocate whatever size it names before the weights are compared."""
+    state = ckpt.get("model")
+    if not isinstance(state, dict):
+        return
+    have = sum(t.numel() for t in state.values() if torch.is_tensor(t))
+    try:
+        with torch.device("meta"):
+            need = sum(p.numel() for p in archs.build(ckpt["arch"],
+                                                      ckpt["model_config"]).parameters())
+    except Exception:   # invalid configs are reported by the real build with their reason
+        return
+    if need > 2 * have + 2**20:
+        raise CheckpointError(f"the checkpoint's model configuration describes {need:,} parameters "
+                              f"but the file holds only {have:,} weights: the configuration was "
+                              f"changed or the file is damaged (nothing was allocated)")
 
 
 def model_from_checkpoint(ckpt: dict) -> nn.Module:
     """Rebuild the model stored in a loaded checkpoint dict (eval mode, on CPU)."""
+    _check_size_matches_weights(ckpt)
     try:
-        model = build_from_config(ckpt["arch"], ckpt["model_config"])
-    except (ValueError, TypeError) as e:
+        model = archs.build(ckpt["arch"], ckpt["model_config"])
+    except (ValueError, TypeError, AttributeError) as e:
         raise CheckpointError(f"the checkpoint's model configuration is not valid for this "
-                              f"inr_lib {_version()}: {e}") from None
+                              f"inr_lib {__version__}: {e}") from None
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
@@ -324,32 +228,55 @@ def model_from_checkpoint(ckpt: dict) -> nn.Module:
     return model.eval()
 
 
+def check_finite_weights(state: dict, path) -> None:
+    """Raise :class:`CheckpointError` naming the first weight of ``state`` (a state dict)
+    that holds NaN or Inf: such a model computes NaN cubes, never a usable result."""
+    for name, t in state.items():
+        if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{path}: weight {name!r} contains NaN/Inf values, so the model "
+                                  f"cannot give a usable result (did the run diverge?); use "
+                                  f"another checkpoint (e.g. an earlier best.pt) or retrain")
+
+
+def stored_int(tc, key: str, default: int, low: int, path) -> int:
+    """``train_config[key]`` of a checkpoint (``tc``, read from ``path``) as an int in
+    [``low``, 65536] (``default`` when absent); a tampered or foreign value is a
+    :class:`CheckpointError` naming the file and the key."""
+    if not isinstance(tc, dict):
+        raise CheckpointError(f"{path}: its train_config is a {type(tc).__name__}, expected a mapping; "
+                              f"the checkpoint is damaged or not from inr_lib")
+    value = tc.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 1 << 16:
+        raise CheckpointError(f"{path}: train_config {key!r} is {value!r}, expected an integer in "
+                              f"[{low}, 65536]; the checkpoint is damaged (pass --tile/--overlap to "
+                              f"override)")
+    return value
+
+
+def stored_str(tc, key: str, default: str, path) -> str:
+    """``train_config[key]`` of a checkpoint as a string (``default`` when absent)."""
+    value = tc.get(key, default) if isinstance(tc, dict) else default
+    if not isinstance(value, str):
+        raise CheckpointError(f"{path}: train_config {key!r} is {value!r}, expected a string; the "
+                              f"checkpoint is damaged (pass --{key.replace('_', '-')} to override)")
+    return value
+
+
 def load_model(path: str | os.PathLike, map_location="cpu") -> nn.Module:
     """Load a trained model from a checkpoint, in eval mode, on ``map_location``.
 
-    The model gets an attribute ``checkpoint_info = {"path", "sha256", "epoch", "arch"}``
-    that :func:`inr_lib.evaluate.evaluate` records in its protocol.
+    The model gets an attribute ``checkpoint_info = {"path", "sha256", "epoch", "arch",
+    "train_config"}`` (the file is read once): :func:`inr_lib.evaluate.evaluate` records it in
+    its protocol, and the command line takes the training crop size from ``train_config``.
 
     Example:
         >>> model = load_model("runs/quick/best.pt")
         >>> hsi = model.predict(rgb)        # (B, 31, H, W)
     """
-    ckpt = load_checkpoint(path, map_location="cpu")
+    ckpt, sha256 = _read_checkpoint(path, "cpu")
+    check_finite_weights(ckpt.get("model") or {}, path)
     model = model_from_checkpoint(ckpt).to(map_location)
-    model.checkpoint_info = {"path": str(path), "sha256": sha256_file(path),
-                             "epoch": int(ckpt["epoch"]), "arch": ckpt["arch"]}
+    model.checkpoint_info = {"path": str(path), "sha256": sha256,
+                             "epoch": int(ckpt["epoch"]), "arch": ckpt["arch"],
+                             "train_config": ckpt.get("train_config") or {}}
     return model
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _version() -> str:
-    from . import __version__
-    return __version__

@@ -1,420 +1,331 @@
 """Command line: ``python -m inr_lib train | evaluate | reconstruct | baseline`` (or ``inr-hsisr``).
 
-Every command prints a one-line ``error: ...`` and exits with status 1 on bad input or a
-failed run (status 2 for malformed arguments, 130 when interrupted); ``--debug`` shows the
-traceback instead. ``python -m inr_lib COMMAND --help`` shows the options and an example.
-How ``--data`` and ``--split`` are read is in :data:`DATA_HELP` (also shown by ``--help``).
+Argument parsing plus one short function per command that calls the library. Every command
+prints a one-line ``error: ...`` and exits with status 1 on bad input or a failed run (status
+2 for malformed arguments, 130 when interrupted); ``--debug`` shows the traceback instead.
+``python -m inr_lib COMMAND --help`` shows the options and an example. How ``--data`` and
+``--split`` are read is :data:`inr_lib.data.spec.DATA_HELP` (also shown by ``--help``).
 """
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 from pathlib import Path
 
-__all__ = ["main", "build_parser", "read_input_image", "CLIError"]
+from . import checkpoint
+from .data.spec import DATA_HELP, PARTS, parse_split
+from .outputs import check_outputs
 
-
-DATA_HELP = """\
-Data (--data):
-  synthetic, synthetic:DIR  the synthetic CAVE-layout dataset, generated on first use
-                            (in $INR_DATA/synthetic_cave, or in DIR)
-  cave:DIR                  real CAVE scenes in DIR (plain 'cave': $INR_DATA/cave or the
-                            development copy)
-  cave:DIR1,DIR2            the scenes of several folders together (a scene name found in
-                            two folders is an error naming both)
-  auto                      real CAVE if found, else synthetic
-
-Splits (--split NAME, PART or NAME:PART):
-  NAME is a shipped split (default, dev8, dev18; inr_lib/data/splits/cave.json) restricted to
-  the scenes present; PART is train, test or all. Without NAME the split is automatic:
-  a shipped split whose scenes are exactly the ones present, else 'default' restricted
-  to them when all are CAVE scenes, else a fallback (sorted names, every 4th scene to
-  test). 'train' fits on the train part and validates on the test part (as the released
-  code did; --set val_every=0 trains without looking at it); 'evaluate' and 'baseline'
-  score the test part unless another PART is given.
-"""
+__all__ = ["main", "build_parser", "CLIError"]
 
 
 class CLIError(Exception):
     """An expected failure with a message for the user (no traceback)."""
 
 
-# ====================================================================== data
-def _parse_split(value: str | None) -> tuple[str | None, str | None]:
-    """``"dev8:test"`` -> ("dev8", "test"); ``"test"`` -> (None, "test"); ``"dev8"`` -> ("dev8", None)."""
-    if not value:
-        return None, None
-    if ":" in value:
-        name, part = value.split(":", 1)
-        return name or None, part or None
-    return (None, value) if value in ("train", "test", "all") else (value, None)
-
-
-def load_data(spec: str, split: str | None, verbose: bool = True,
-              need: tuple = ("train", "test")) -> dict:
-    """Resolve ``--data`` and ``--split`` and load the parts in ``need``.
-
-    Returns ``{"train": [Scene], "test": [Scene], "dataset": "cave" | "synthetic", "root",
-    "split_name"}`` (a part not in ``need`` is an empty list).
-    """
-    from . import data
-
-    kind, _, path = spec.partition(":")
-    if kind == "synthetic":
-        root = Path(path).expanduser() if path else data.default_data_root() / "synthetic_cave"
-        if verbose:
-            print(f"synthetic CAVE-layout data at {root} (generated on first use)", file=sys.stderr)
-        data.ensure_synthetic_cave(root)
-    elif kind == "cave":
-        roots = [Path(p).expanduser() for p in path.split(",") if p] if path else \
-            [data.resolve_cave_root("cave").path]
-        for r in roots:
-            if not r.exists():
-                raise CLIError(f"--data cave:{path}: folder {r} does not exist; expected the CAVE "
-                               f"scenes there (download them with python -c \"import inr_lib.data as d; "
-                               f"d.download_cave({str(r)!r})\", or use --data synthetic)")
-        root = roots[0] if len(roots) == 1 else roots
-    elif kind == "auto" and not path:
-        found = data.resolve_cave_root()
-        root, kind = found.path, found.kind
-        if verbose:
-            print(f"using {found}", file=sys.stderr)
-    else:
-        raise CLIError(f"--data {spec!r}: expected 'synthetic', 'synthetic:DIR', 'cave:DIR' or 'auto'")
-    name, _ = _parse_split(split)
-    where = ",".join(map(str, root)) if isinstance(root, list) else str(root)
-    found = data.list_cave_scenes(root)
-    if not found:
-        raise CLIError(f"no CAVE scenes found in {where}")
-    parts = data.split_available(found, name)
-    if parts["missing"] and verbose:
-        print(f"note: {len(parts['missing'])} scenes of split {parts['split']!r} are not in {where}; "
-              f"using the {len(parts['train'])} train / {len(parts['test'])} test scenes present",
-              file=sys.stderr)
-    if verbose:
-        print(f"loading {sum(len(parts[p]) for p in need)} scenes ({' + '.join(need)}) from {where} "
-              f"(split {parts['split']!r})", file=sys.stderr)
-    out = {p: data.load_cave(root, parts[p], strict=True) if p in need else [] for p in ("train", "test")}
-    return {**out, "dataset": kind, "root": where, "split_name": parts["split"]}
-
-
-def _eval_part(split: str | None) -> str:
-    """The part of the split to score: ``test`` unless ``--split`` names another."""
-    part = _parse_split(split)[1] or "test"
-    if part not in ("train", "test", "all"):
-        raise CLIError(f"--split part must be train, test or all, got {part!r}")
-    return part
-
-
-def _scenes_for(d: dict, part: str) -> tuple[list, str]:
-    scenes = d["train"] + d["test"] if part == "all" else d[part]
-    return scenes, f"{d['split_name']}:{part}"
-
-
 # ====================================================================== commands
 def cmd_train(args) -> int:
-    from .train import TrainConfig, train
+    """Train a model.
 
-    cfg = TrainConfig.load(args.config)
-    if args.set:
-        cfg = cfg.with_overrides(args.set)
-    if args.epochs is not None:
-        cfg = cfg.replace(epochs=args.epochs)
+    Train INR-HSISR (or the cnn baseline) on random crops of the train split,
+    validating on full images of the test split; writes last.pt, best.pt, log.jsonl and
+    config.yaml to --out. Several GPUs: torchrun --nproc_per_node=N -m inr_lib train ...
+    (the same options).
+    """
+    from .train import (check_output_dir, check_run_dir, check_same_data, data_identity,
+                        record_data, train)
+
+    if args.resume and args.overwrite:
+        raise CLIError("--resume and --overwrite contradict each other: --resume continues the run "
+                       "in --out, --overwrite replaces it; give one of them")
+    cfg = _train_config(args, args.config)
     device = _device(args)
     talk = os.environ.get("RANK", "0") == "0"     # under torchrun only rank 0 prints
     if talk:   # fail before loading data, not after (train() checks the free space again)
-        from .train import check_output_dir
-
-        out = Path(args.out)
-        if not args.resume and not args.overwrite and (out / "last.pt").is_file():
-            raise CLIError(f"{out} already holds a training run ({out / 'last.pt'}); continue it "
-                           f"with --resume, replace it with --overwrite, or choose another --out")
-        check_output_dir(out, need_bytes=0)
-    d = load_data(args.data, args.split, verbose=talk)
-    model = cfg.model_preset if cfg.arch == "inr" else "cnn"
+        check_run_dir(args.out, args.resume, args.overwrite)
+        check_output_dir(Path(args.out), need_bytes=0)
+    d = _training_data(args, talk)
+    identity = data_identity(d)
     if talk:
+        model = cfg.model_preset if cfg.arch == "inr" else cfg.arch
         print(f"training {cfg.name!r} ({cfg.arch}, model {model}{' ' + str(cfg.model) if cfg.model else ''}) "
               f"for {cfg.epochs} epochs on {len(d['train'])} scenes, validating on "
               f"{len(d['test'])}, device {device}, output {args.out}", file=sys.stderr)
+        if args.resume:
+            check_same_data(Path(args.out), identity, args.allow_other_data)
     res = train(cfg, d["train"], d["test"], args.out, resume=args.resume, device=device,
-                progress=not args.no_progress, overwrite=args.overwrite)
+                progress=not args.no_progress, overwrite=args.overwrite,
+                callback=record_data(Path(args.out), identity) if talk else None)
     if talk:
-        best = res.best or {}
-        msg = f"done: {len(res.history)} epochs; last checkpoint {res.last_path}"
-        if res.best_path:
-            msg += (f"; best {res.best_path} (epoch {best.get('epoch')}, val PSNR "
-                    f"{best.get('val_psnr', float('nan')):.2f} dB)")
-        print(msg)
+        print(_done(res))
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from .checkpoint import load_checkpoint, load_model
-    from .evaluate import evaluate, write_results
+    """Score a checkpoint on full images.
 
+    Reconstruct the full images of a split with a checkpoint and write
+    PSNR/SSIM/SAM/RMSE/MRAE per scene, their means, per-band curves and the protocol to a
+    JSON file.
+    """
+    from .checkpoint import load_model
+
+    check_outputs({"--json": args.json}, {"--checkpoint": args.checkpoint}, overwrite=args.force)
     device = _device(args)
-    ck = load_checkpoint(args.checkpoint)
-    tc = ck.get("train_config") or {}
     model = load_model(args.checkpoint, map_location=device)
-    part = _eval_part(args.split)
-    d = load_data(args.data, args.split, need=("train", "test") if part == "all" else (part,))
-    scenes, split_label = _scenes_for(d, part)
-    res = evaluate(model, scenes, mode=args.mode, tile=args.tile or tc.get("crop_size", 64),
-                   overlap=args.overlap if args.overlap is not None else tc.get("val_overlap", 16),
-                   border=args.border, self_ensemble=args.self_ensemble,
-                   rgb_source=args.rgb_source or tc.get("rgb_source", "dataset"), device=device,
-                   progress=not args.no_progress, dataset=f"{d['dataset']} ({d['root']})",
-                   split=split_label)
-    write_results(res, args.json)
-    _print_means(res, args.json)
+    _score(args, model, model.checkpoint_info["train_config"], device)
     return 0
 
 
 def cmd_baseline(args) -> int:
-    from .baselines import build_baseline
-    from .evaluate import evaluate, write_results
+    """Fit/train and score a baseline.
 
+    Fit ridge or physics (Mallett & Yuksel 2019) on the train split, or train the
+    cnn baseline with the training loop, then evaluate it on the test split with the same
+    protocol as `evaluate`.
+    """
+    from .data import load_data
+
+    check_outputs({"--json": args.json}, overwrite=args.force)
+    if args.name == "cnn" and not args.overwrite:   # refuse an existing run before any work
+        out = _cnn_out(args)
+        if (out / "last.pt").is_file():
+            raise CLIError(f"{out} already holds a training run ({out / 'last.pt'}); replace it "
+                           f"with --overwrite, or choose another --out")
     device = _device(args)
     part = _eval_part(args.split)
     d = load_data(args.data, args.split)
-    test, split_label = _scenes_for(d, part)
     rgb_source = args.rgb_source or "dataset"
-    from .data.patches import scene_rgb
-
-    options: dict = {}
-    if args.name in ("ridge", "physics"):
-        if args.name == "ridge":
-            options = {"degree": args.degree}
-        else:
-            enc = args.rgb_encoding
-            if enc == "auto":
-                enc = "srgb" if d["dataset"] == "cave" and rgb_source == "dataset" else "linear"
-            options = {"rgb_encoding": enc}
-        model = build_baseline(args.name, **options)
-        print(f"fitting {args.name} {options} on {len(d['train'])} training scenes", file=sys.stderr)
-        model.fit([scene_rgb(s, rgb_source) for s in d["train"]], [s.hsi for s in d["train"]])
-        tile, overlap = args.tile or 64, args.overlap if args.overlap is not None else 16
-    elif args.name == "cnn":
-        from .train import TrainConfig, train
-
-        cfg = TrainConfig.load(args.config).replace(arch="cnn", model={}, rgb_source=rgb_source)
-        if args.set:
-            cfg = cfg.with_overrides(args.set)
-        if args.epochs is not None:
-            cfg = cfg.replace(epochs=args.epochs)
-        out = Path(args.out) if args.out else Path(args.json).with_name(Path(args.json).stem + "_cnn_run")
-        print(f"training the cnn baseline ({cfg.name} schedule, {cfg.epochs} epochs) in {out}",
-              file=sys.stderr)
-        res = train(cfg, d["train"], d["test"], out, device=device, progress=not args.no_progress,
-                    overwrite=True)
-        model, options = res.model, {"config": cfg.to_dict(), "run": str(out)}
-        tile = args.tile or cfg.crop_size
-        overlap = args.overlap if args.overlap is not None else cfg.val_overlap
-    else:  # argparse choices make this unreachable
-        raise CLIError(f"unknown baseline {args.name!r}")
-    res = evaluate(model, test, mode=args.mode, tile=tile, overlap=overlap, border=args.border,
-                   self_ensemble=args.self_ensemble, rgb_source=rgb_source, device=device,
-                   progress=not args.no_progress, dataset=f"{d['dataset']} ({d['root']})",
-                   split=split_label)
-    res["baseline"] = {"name": args.name, "options": options,
-                       "fitted_on": [s.name for s in d["train"]]}
-    write_results(res, args.json)
-    _print_means(res, args.json)
+    if args.name == "cnn":
+        model, options, tc = _train_cnn(args, d, rgb_source, device)
+    else:
+        options, tc = _baseline_options(args, d, rgb_source), {}
+        model = _fit_baseline(args.name, options, d, rgb_source)
+    _score(args, model, {"rgb_source": rgb_source, **tc}, device, d, part,
+           baseline={"name": args.name, "options": options, "fitted_on": [s.name for s in d["train"]]})
     return 0
 
 
 def cmd_reconstruct(args) -> int:
+    """Turn an RGB image into a spectral cube.
+
+    Reconstruct a 31-band cube (400..700 nm) from an RGB image (8/16-bit PNG,
+    JPEG, BMP, TIFF; alpha is dropped with a note; greyscale needs --gray-ok). Large images
+    are processed as tiles. Writes the cube (.h5 dataset 'hsi' or .npy, shape (31, H, W),
+    float32 in [0, 1]) and a preview PNG next to it (input | sRGB rendering of the cube).
+    """
     import numpy as np
     import torch
 
-    from .checkpoint import load_checkpoint, load_model
+    from .checkpoint import load_model
     from .evaluate import reconstruct
+    from .io import ImageReadError, read_image, write_cube, write_preview
 
-    out = Path(args.out)
-    if out.suffix.lower() not in (".h5", ".hdf5", ".npy"):
-        raise CLIError(f"--out {out}: expected a .h5 or .npy file name")
-    if out.is_dir():
-        raise CLIError(f"--out {out} is a folder; expected a file name ending in .h5 or .npy")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        from .train import blocking_file
-
-        why = blocking_file(out.parent) or e.strerror or e
-        raise CLIError(f"--out {out}: cannot create its folder {out.parent} ({why}); "
-                       f"choose another output path") from None
-    if not os.access(out.parent, os.W_OK):
-        raise CLIError(f"--out {out}: the folder {out.parent} is not writable; choose another "
-                       f"output path")
+    out = _cube_path(args)
     device = _device(args)
-    tc = load_checkpoint(args.checkpoint).get("train_config") or {}
-    rgb, notes = read_input_image(args.rgb, gray_ok=args.gray_ok)
+    model = load_model(args.checkpoint, map_location=device)
+    tile, overlap = _window(args, model.checkpoint_info["train_config"])
+    try:
+        rgb, notes = read_image(args.rgb, gray_ok=args.gray_ok)
+    except ImageReadError as e:   # the message names the file; say which option gave it
+        raise CLIError(f"--rgb {e}") from None
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
-    x = torch.from_numpy(rgb)[None]
-    if args.size:
-        h, w = args.size
-        if h < 1 or w < 1:
-            raise CLIError(f"--size expects two positive integers H W, got {h} {w}")
-        x = torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear", antialias=True,
-                                            align_corners=False).clamp(0, 1)
-    model = load_model(args.checkpoint, map_location=device)
-    tile = args.tile or tc.get("crop_size", 64)
-    overlap = args.overlap if args.overlap is not None else tc.get("val_overlap", 16)
+    x = _resized(torch.from_numpy(rgb)[None], args.size)
     H, W = x.shape[-2:]
+    _check_free_space(out, 31 * H * W * 4 + 6 * H * W + 2**20)
     print(f"reconstructing {args.rgb} ({H}x{W}) with {args.checkpoint}, "
           f"{'tiled ' + str(tile) + ' px' if args.mode == 'tiled' else 'whole image'}", file=sys.stderr)
-    hsi = reconstruct(model, x, mode=args.mode, tile=tile, overlap=overlap, device=device)[0]
-    cube = hsi.numpy().astype(np.float32)
-    _save_cube(out, cube, {"source_image": str(args.rgb), "checkpoint": str(args.checkpoint),
-                           "checkpoint_sha256": model.checkpoint_info["sha256"]})
-    preview = out.with_suffix(".png")
-    _save_preview(preview, x[0].numpy(), cube)
+    cube = reconstruct(model, x, mode=args.mode, tile=tile, overlap=overlap, device=device)[0].numpy()
+    if not np.isfinite(cube).all():
+        raise CLIError(f"the reconstruction of {args.rgb} with {args.checkpoint} contains NaN/Inf "
+                       f"values; nothing was written (try --mode tiled, or another checkpoint)")
+    try:
+        write_cube(out, cube, {"source_image": str(args.rgb), "checkpoint": str(args.checkpoint),
+                               "checkpoint_sha256": model.checkpoint_info["sha256"]})
+    except OSError as e:   # disk full, folder removed: one clean line, no HDF5 tracebacks
+        raise CLIError(f"--out {out}: could not write the cube ({' '.join(str(e).split())[:200]}); "
+                       f"nothing was written. Free some space or choose another output "
+                       f"folder") from None
+    preview = write_preview(out.with_suffix(".png"), x[0].numpy(), cube)
     print(f"wrote {out} (31 x {H} x {W}, float32, 400..700 nm) and preview {preview}")
     return 0
 
 
-# ====================================================================== helpers
+# ====================================================================== pieces of commands
 def _device(args):
     from .runtime import pick_device
 
     return pick_device(getattr(args, "device", None), allow_fallback=getattr(args, "allow_cpu_fallback", False))
 
 
-def _print_means(res: dict, path) -> None:
+def _train_config(args, config: str, **changes):
+    """The :class:`~inr_lib.train.TrainConfig` of ``--config`` with ``changes``, ``--set``, ``--epochs``."""
+    from .train import TrainConfig
+
+    cfg = TrainConfig.load(config)
+    if changes:
+        cfg = cfg.replace(**changes)
+    if args.set:
+        cfg = cfg.with_overrides(args.set)
+    return cfg.replace(epochs=args.epochs) if args.epochs is not None else cfg
+
+
+def _done(res) -> str:
+    best = res.best or {}
+    msg = f"done: {len(res.history)} epochs; last checkpoint {res.last_path}"
+    if res.best_path:
+        msg += (f"; best {res.best_path} (epoch {best.get('epoch')}, val PSNR "
+                f"{best.get('val_psnr', float('nan')):.2f} dB)")
+    return msg
+
+
+def _eval_part(split: str | None) -> str:
+    """The part of the split to score: ``test`` unless ``--split`` names another."""
+    part = parse_split(split)[1] or "test"
+    if part not in PARTS:
+        raise CLIError(f"--split part must be train, test or all, got {part!r}")
+    return part
+
+
+def _window(args, tc) -> tuple[int, int]:
+    """``(tile, overlap)``: the options, else the training run's crop size and overlap."""
+    where = getattr(args, "checkpoint", None) or "the training config"
+    tile = args.tile or checkpoint.stored_int(tc, "crop_size", 64, 1, where)
+    if args.overlap is not None:
+        return tile, args.overlap
+    return tile, checkpoint.stored_int(tc, "val_overlap", 16, 0, where)
+
+
+def _score(args, model, tc: dict, device, d: dict | None = None, part: str | None = None,
+           **extra) -> None:
+    """Evaluate ``model`` on ``--data``/``--split`` as the options say; write and print the results."""
+    from .data import load_data
+    from .evaluate import evaluate, write_results
+
+    part = part or _eval_part(args.split)
+    tile, overlap = _window(args, tc)           # a damaged checkpoint fails before the data load
+    rgb_source = args.rgb_source or checkpoint.stored_str(tc, "rgb_source", "dataset",
+                                              getattr(args, "checkpoint", None))
+    if d is None:
+        d = load_data(args.data, args.split, need=("train", "test") if part == "all" else (part,),
+                      allow_empty=True)
+    scenes = d["train"] + d["test"] if part == "all" else d[part]
+    if not scenes:
+        raise CLIError(f"--data {args.data}: no scenes to score in part {part!r} of split "
+                       f"{d['split_name']!r}")
+    res = evaluate(model, scenes, mode=args.mode, tile=tile, overlap=overlap, border=args.border,
+                   self_ensemble=args.self_ensemble, rgb_source=rgb_source, device=device,
+                   progress=not args.no_progress, dataset=f"{d['dataset']} ({d['root']})",
+                   split=f"{d['split_name']}:{part}")
+    res.update(extra)
+    write_results(res, args.json)
     m = res["mean"]
     print(f"{len(res['per_scene'])} scenes: PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}, "
-          f"SAM {m['sam']:.2f} deg, RMSE {m['rmse']:.4f}, MRAE {m['mrae']:.4f} -> {path}")
+          f"SAM {m['sam']:.2f} deg, RMSE {m['rmse']:.4f}, MRAE {m['mrae']:.4f} -> {args.json}")
 
 
-def read_input_image(path, gray_ok: bool = False):
-    """Read an 8/16-bit PNG, JPEG, BMP, TIFF, ... as ``(3, H, W)`` float32 in [0, 1].
-
-    PNGs are decoded exactly at their bit depth (16-bit PNGs keep 16 bits). An alpha
-    channel is dropped (with a note). Camera images with an EXIF orientation tag are turned
-    upright, as image viewers show them (with a note). Greyscale images are refused unless
-    ``gray_ok``, in which case the grey channel is replicated to R, G and B (the model was
-    trained on colour images, so expect a poor spectrum: a grey image carries no colour
-    information).
-
-    Returns:
-        ``(rgb, notes)``: the image and a list of messages for the user.
-    """
-    import numpy as np
-
-    path = Path(path)
-    if not path.is_file():
-        raise CLIError(f"--rgb {path}: file not found")
-    notes = []
-    if path.suffix.lower() == ".png":
-        from .data._io import read_png
-
-        values, depth = read_png(path)
-        maxval = 2 ** depth - 1
-    else:
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as im:
-                im.load()
-                orientation = im.getexif().get(0x0112, 1)   # EXIF Orientation (cameras, phones)
-                if orientation not in (None, 1):
-                    from PIL import ImageOps
-
-                    im = ImageOps.exif_transpose(im)
-                    notes.append(f"rotated/flipped as its EXIF orientation ({orientation}) says, "
-                                 f"to {im.width}x{im.height} (WxH), as image viewers show it")
-                mode = im.mode
-                if mode == "P":
-                    im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-                elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-                    notes.append(f"converted {mode} to RGB")
-                    im = im.convert("RGB")
-                elif mode == "1":
-                    im = im.convert("L")
-                values = np.asarray(im)
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise CLIError(f"--rgb {path}: not a readable image ({e})") from None
-        if values.dtype == np.uint8:
-            maxval = 255
-        elif values.dtype in (np.uint16, np.int32) and values.max(initial=0) <= 65535:
-            maxval = 65535
-        else:
-            raise CLIError(f"--rgb {path}: unsupported pixel format {mode!r} ({values.dtype}); "
-                           f"expected 8- or 16-bit RGB")
-    if values.ndim == 2:
-        values = values[:, :, None]
-    c = values.shape[2]
-    if c in (2, 4):
-        notes.append(f"{path.name} has an alpha channel; it was dropped")
-        values = values[:, :, : c - 1]
-        c -= 1
-    if c == 1:
-        if not gray_ok:
-            raise CLIError(f"--rgb {path}: greyscale image, but the model needs colour (RGB); pass "
-                           f"--gray-ok to replicate the grey channel to R, G, B (expect poor spectra)")
-        notes.append("greyscale image replicated to R, G, B (--gray-ok)")
-        values = np.repeat(values, 3, axis=2)
-    elif c != 3:
-        raise CLIError(f"--rgb {path}: expected 3 colour channels, found {c}")
-    rgb = np.ascontiguousarray(values.transpose(2, 0, 1)).astype(np.float32) / np.float32(maxval)
-    return rgb, notes
+def _baseline_options(args, d: dict, rgb_source: str) -> dict:
+    if args.name == "ridge":
+        return {"degree": args.degree}
+    enc = args.rgb_encoding
+    if enc == "auto":
+        enc = "srgb" if d["dataset"] == "cave" and rgb_source == "dataset" else "linear"
+    return {"rgb_encoding": enc}
 
 
-def _save_cube(out: Path, cube, attrs: dict) -> None:
-    """Write ``cube`` (31, H, W) float32 as .npy or .h5 (dataset ``hsi``), atomically."""
-    import numpy as np
+def _fit_baseline(name: str, options: dict, d: dict, rgb_source: str):
+    """Fit ridge or physics on the train part."""
+    from .baselines import build_baseline
+    from .data import scene_rgb
 
-    from . import __version__
-    from .checkpoint import atomic_write
-    from .spectral import WAVELENGTHS
+    model = build_baseline(name, **options)
+    print(f"fitting {name} {options} on {len(d['train'])} training scenes", file=sys.stderr)
+    model.fit([scene_rgb(s, rgb_source) for s in d["train"]], [s.hsi for s in d["train"]])
+    return model
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".npy":
-        atomic_write(out, lambda f: np.save(f, cube))
-        return
-    import tempfile
 
-    import h5py
+def _train_cnn(args, d: dict, rgb_source: str, device):
+    """Train the cnn baseline with the training loop: ``(model, options, train config)``."""
+    from .train import train
 
-    from .checkpoint import _chmod_like_new_file
+    cfg = _train_config(args, args.config, arch="cnn", model={}, rgb_source=rgb_source)
+    out = _cnn_out(args)
+    print(f"training the cnn baseline ({cfg.name} schedule, {cfg.epochs} epochs) in {out}",
+          file=sys.stderr)
+    res = train(cfg, d["train"], d["test"], out, device=device, progress=not args.no_progress,
+                overwrite=args.overwrite)
+    return res.model, {"config": cfg.to_dict(), "run": str(out)}, cfg.to_dict()
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    _chmod_like_new_file(fd)
-    os.close(fd)
+
+def _cnn_out(args) -> Path:
+    """The cnn baseline's run folder: ``--out``, else next to ``--json``."""
+    return Path(args.out) if args.out else Path(args.json).with_name(Path(args.json).stem + "_cnn_run")
+
+
+def _cube_path(args) -> Path:
+    """Check ``--out`` names a .h5/.npy file that (with its preview) may be written, in a
+    writable folder (created if needed)."""
+    from .io import CUBE_SUFFIXES
+    from .train import blocking_file
+
+    out = Path(args.out)
+    if out.suffix.lower() not in CUBE_SUFFIXES:
+        raise CLIError(f"--out {out}: expected a .h5 or .npy file name")
+    if out.is_dir():
+        raise CLIError(f"--out {out} is a folder; expected a file name ending in .h5 or .npy")
+    check_outputs({"--out": out, "preview": out.with_suffix(".png")},
+                  {"--rgb": args.rgb, "--checkpoint": args.checkpoint}, overwrite=args.force)
     try:
-        with h5py.File(tmp, "w") as f:
-            ds = f.create_dataset("hsi", data=cube, compression="gzip", compression_opts=4,
-                                  chunks=(1, min(256, cube.shape[1]), min(256, cube.shape[2])))
-            ds.attrs["layout"] = "(bands, height, width)"
-            ds.attrs["value_scale"] = "[0, 1]"
-            f.create_dataset("wavelengths", data=np.asarray(WAVELENGTHS, dtype=np.float64))
-            for k, v in {**attrs, "inr_lib_version": __version__}.items():
-                f.attrs[k] = v
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        why = blocking_file(out.parent) or e.strerror or e
+        raise CLIError(f"--out {out}: cannot create its folder {out.parent} ({why}); "
+                       f"choose another output path") from None
+    if not os.access(out.parent, os.W_OK):
+        raise CLIError(f"--out {out}: the folder {out.parent} is not writable; choose another "
+                       f"output path")
+    return out
 
 
-def _save_preview(path: Path, rgb, cube) -> None:
-    """Side by side: the input RGB and an sRGB rendering of the reconstructed spectra."""
-    import numpy as np
-    from PIL import Image
+def _check_free_space(out: Path, need: int) -> None:
+    """Refuse before reconstructing when the folder of ``out`` has less than ``need`` bytes
+    free (the uncompressed cube and its preview: an upper bound)."""
+    import shutil
 
-    from .checkpoint import atomic_write
-    from .spectral import srgb_preview
+    try:
+        free = shutil.disk_usage(out.parent).free
+    except OSError:
+        return
+    if free < need:
+        raise CLIError(f"--out {out}: {out.parent} has {free / 2**20:.1f} MiB free, but the cube and "
+                       f"its preview need up to {need / 2**20:.1f} MiB; free some space or choose "
+                       f"another output folder")
 
-    left = np.clip(rgb.transpose(1, 2, 0), 0, 1)
-    right = srgb_preview(cube)
-    gap = np.ones((left.shape[0], max(2, left.shape[1] // 50), 3), dtype=np.float32)
-    img = (np.concatenate([left, gap, right], axis=1) * 255 + 0.5).astype(np.uint8)
 
-    def write(f):
-        Image.fromarray(img).save(f, format="PNG")
+def _training_data(args, talk: bool) -> dict:
+    """The scenes ``train`` uses: the split's parts, or (``--split all``) every scene for
+    training and none held out."""
+    from .data import load_data
 
-    atomic_write(path, write)
+    every = parse_split(args.split)[1] == "all"
+    d = load_data(args.data, args.split, verbose=talk, allow_empty=every)
+    return {**d, "train": d["train"] + d["test"], "test": []} if every else d
+
+
+def _resized(x, size):
+    """``x`` ``(1, 3, H, W)`` resized (antialiased) to ``size`` = (H, W), or as it is."""
+    import torch
+
+    if not size:
+        return x
+    h, w = size
+    if h < 1 or w < 1:
+        raise CLIError(f"--size expects two positive integers H W, got {h} {w}")
+    return torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear", antialias=True,
+                                           align_corners=False).clamp(0, 1)
 
 
 # ====================================================================== parser
@@ -466,6 +377,8 @@ def _eval_options(p):
                    help="'dataset' (the scenes' RGB images) or a response name such as cie1964 "
                         "(default: what the model was trained with, else dataset)")
     p.add_argument("--json", required=True, metavar="OUT", help="results file (JSON)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --json file that inr_lib did not write")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -484,108 +397,119 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         return "\n\n".join(paras)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    fmt = _Formatter
+def _program_name() -> str:
+    """``inr-hsisr`` when run as the console script, else ``python -m inr_lib``."""
+    return "inr-hsisr" if Path(sys.argv[0]).name == "inr-hsisr" else "python -m inr_lib"
+
+
+def _examples(prog: str, *lines: str) -> str:
+    return "examples:\n" + "".join(f"  {prog} {line}\n" for line in lines)
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; ``prog`` (default :func:`_program_name`) names the program in help."""
+    prog = prog or _program_name()
     parser = argparse.ArgumentParser(
-        prog="python -m inr_lib", formatter_class=fmt,
+        prog=prog, formatter_class=_Formatter,
         description="INR-HSISR: recover 31-band spectral images (400..700 nm) from RGB.\n\n"
                     + DATA_HELP,
-        epilog="examples:\n"
-               "  python -m inr_lib train --config quick --data synthetic --out runs/quick\n"
-               "  python -m inr_lib evaluate --checkpoint runs/quick/best.pt --data synthetic --json eval.json\n"
-               "  python -m inr_lib reconstruct --checkpoint runs/quick/best.pt --rgb photo.png --out cube.h5\n"
-               "  python -m inr_lib baseline ridge --data cave:data/cave --json ridge.json")
+        epilog=_examples(prog, "train --config quick --data synthetic --out runs/quick",
+                         "evaluate --checkpoint runs/quick/best.pt --data synthetic --json eval.json",
+                         "reconstruct --checkpoint runs/quick/best.pt --rgb photo.png --out cube.h5",
+                         "baseline ridge --data cave:data/cave --json ridge.json"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_train, _add_evaluate, _add_reconstruct, _add_baseline):
+        add(sub, prog)
+    return parser
 
+
+def _command(sub, prog: str, func, *examples: str):
+    """A sub-command parser running ``func``: the first line of its docstring is the short
+    help, the rest the description; ``examples`` (argument strings) end its help."""
+    name = func.__name__[len("cmd_"):]
+    summary, _, description = inspect.cleandoc(func.__doc__).partition("\n\n")
+    p = sub.add_parser(name, formatter_class=_Formatter, help=summary[0].lower() + summary[1:-1],
+                       description=description.strip(),
+                       epilog=_examples(prog, *(f"{name} {e}" for e in examples)))
+    p.set_defaults(func=func)
+    return p
+
+
+def _add_train(sub, prog: str) -> None:
     from .train import list_presets
 
-    p = sub.add_parser("train", formatter_class=fmt, help="train a model",
-                       description="Train INR-HSISR (or the cnn baseline) on random crops of the "
-                                   "train split, validating on full images of the test split; "
-                                   "writes last.pt, best.pt, log.jsonl and config.yaml to --out.",
-                       epilog="examples:\n"
-                              "  python -m inr_lib train --config quick --data synthetic --out runs/quick\n"
-                              "  python -m inr_lib train --config paper --data cave:~/data/cave --out runs/paper "
-                              "--device cuda\n"
-                              "  python -m inr_lib train --config paper --data cave:~/data/cave --out runs/paper "
-                              "--resume\n"
-                              "  torchrun --nproc_per_node=4 -m inr_lib train --config paper --data cave:DIR "
-                              "--out runs/ddp\n"
-                              "  python -m inr_lib train --config tiny --data synthetic --out runs/t "
-                              "--set model.encoding=tile --set lr=5e-4")
+    p = _command(sub, prog, cmd_train,                  "--config quick --data synthetic --out runs/quick",
+                 "--config paper --data cave:~/data/cave --out runs/paper --device cuda",
+                 "--config paper --data cave:~/data/cave --out runs/paper --resume",
+                 "--config tiny --data synthetic --out runs/t --set model.encoding=tile --set lr=5e-4")
     p.add_argument("--config", default="quick",
                    help=f"preset ({', '.join(list_presets())}) or YAML file (default: quick)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--overwrite", action="store_true",
-                   help="start afresh even if RUN_DIR already holds a run (replaces its checkpoints)")
-    p.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field (YAML value); model.OPTION=VALUE for model options; "
-                        "repeatable")
+                   help="start afresh even if RUN_DIR already holds a run (replaces its checkpoints "
+                        "once the new run's first epoch is done)")
+    p.add_argument("--allow-other-data", action="store_true",
+                   help="with --resume: continue even if --data/--split give other scenes than "
+                        "the run was trained on (recorded in RUN_DIR/data.json)")
+    _config_overrides(p)
     _common(p)
-    p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", formatter_class=fmt, help="score a checkpoint on full images",
-                       description="Reconstruct the full images of a split with a checkpoint and "
-                                   "write PSNR/SSIM/SAM/RMSE/MRAE per scene, their means, per-band "
-                                   "curves and the protocol to a JSON file.",
-                       epilog="examples:\n"
-                              "  python -m inr_lib evaluate --checkpoint runs/quick/best.pt --data synthetic "
-                              "--json eval.json\n"
-                              "  python -m inr_lib evaluate --checkpoint best.pt --data cave:DIR --split "
-                              "default:test --mode whole --self-ensemble --json eval.json")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a best.pt / last.pt file")
+
+def _add_evaluate(sub, prog: str) -> None:
+    p = _command(sub, prog, cmd_evaluate,                  "--checkpoint runs/quick/best.pt --data synthetic --json eval.json",
+                 "--checkpoint best.pt --data cave:DIR --split default:test --mode whole "
+                 "--self-ensemble --json eval.json")
+    _checkpoint(p)
     _common(p)
     _eval_options(p)
-    p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("reconstruct", formatter_class=fmt, help="turn an RGB image into a spectral cube",
-                       description="Reconstruct a 31-band cube (400..700 nm) from an RGB image "
-                                   "(8/16-bit PNG, JPEG, BMP, TIFF; alpha is dropped with a note; "
-                                   "greyscale needs --gray-ok). Large images are processed as "
-                                   "tiles. Writes the cube (.h5 dataset 'hsi' or .npy, shape "
-                                   "(31, H, W), float32 in [0, 1]) and a preview PNG next to it "
-                                   "(input | sRGB rendering of the cube).",
-                       epilog="examples:\n"
-                              "  python -m inr_lib reconstruct --checkpoint runs/quick/best.pt --rgb photo.jpg "
-                              "--out cube.h5\n"
-                              "  python -m inr_lib reconstruct --checkpoint best.pt --rgb scan.png --size 512 512 "
-                              "--out cube.npy")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+
+def _add_reconstruct(sub, prog: str) -> None:
+    p = _command(sub, prog, cmd_reconstruct,                  "--checkpoint runs/quick/best.pt --rgb photo.jpg --out cube.h5",
+                 "--checkpoint best.pt --rgb scan.png --size 512 512 --out cube.npy")
+    _checkpoint(p)
     p.add_argument("--rgb", required=True, metavar="IMAGE", help="input image")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
                    help="resize the input to H x W (antialiased) before reconstructing")
     p.add_argument("--gray-ok", action="store_true",
                    help="accept a greyscale image by replicating it to R, G, B")
     p.add_argument("--out", required=True, metavar="CUBE", help="output .h5 or .npy")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --out / preview file that inr_lib did not write")
     _inference(p)
     _common(p, data=False)
-    p.set_defaults(func=cmd_reconstruct)
 
-    p = sub.add_parser("baseline", formatter_class=fmt, help="fit/train and score a baseline",
-                       description="Fit ridge or physics (Mallett & Yuksel 2019) on the train split, "
-                                   "or train the cnn baseline with the training loop, then evaluate "
-                                   "it on the test split with the same protocol as `evaluate`.",
-                       epilog="examples:\n"
-                              "  python -m inr_lib baseline ridge --data synthetic --json ridge.json\n"
-                              "  python -m inr_lib baseline physics --data cave:DIR --json physics.json\n"
-                              "  python -m inr_lib baseline cnn --data synthetic --config quick --out "
-                              "runs/cnn --json cnn.json")
-    p.add_argument("name", choices=("ridge", "physics", "cnn"))
+
+def _add_baseline(sub, prog: str) -> None:
+    p = _command(sub, prog, cmd_baseline,                  "ridge --data synthetic --json ridge.json",
+                 "physics --data cave:DIR --json physics.json",
+                 "cnn --data synthetic --config quick --out runs/cnn --json cnn.json")
+    p.add_argument("name", choices=("ridge", "physics", "cnn"),
+                   help="ridge regression, physics (Mallett & Yuksel 2019) or the cnn baseline")
     p.add_argument("--degree", type=int, default=1, help="ridge: polynomial degree 1..3 (default 1)")
     p.add_argument("--rgb-encoding", choices=("auto", "linear", "srgb"), default="auto",
                    help="physics: the input's transfer curve (auto: srgb for real CAVE RGB, else linear)")
     p.add_argument("--config", default="quick", help="cnn: training preset or YAML (default quick)")
-    p.add_argument("--epochs", type=int, default=None, help="cnn: override the number of epochs")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="cnn: config overrides (model.channels=32, ...)")
     p.add_argument("--out", default=None, metavar="RUN_DIR",
                    help="cnn: run folder (default: next to --json)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="cnn: replace the run already in --out (its checkpoints and log)")
+    _config_overrides(p, "cnn: ")
     _common(p)
     _eval_options(p)
-    p.set_defaults(func=cmd_baseline)
-    return parser
+
+
+def _checkpoint(p) -> None:
+    p.add_argument("--checkpoint", required=True, metavar="CKPT",
+                   help="a checkpoint written by train (RUN_DIR/best.pt or RUN_DIR/last.pt)")
+
+
+def _config_overrides(p, prefix: str = "") -> None:
+    p.add_argument("--epochs", type=int, default=None, help=f"{prefix}override the number of epochs")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help=f"{prefix}override a config field (YAML value); model.OPTION=VALUE for "
+                        f"model options; repeatable")
 
 
 def main(argv=None) -> int:

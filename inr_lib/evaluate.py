@@ -27,8 +27,10 @@ import torch
 from torch import nn
 
 from . import metrics as M
-from .data.patches import scene_rgb
-from .tiling import predict_image, self_ensemble as _self_ensemble
+from ._version import __version__
+from .data.scene import scene_rgb
+from .io import atomic_write, sha256_file
+from .tiling import predict_image
 
 __all__ = ["evaluate", "write_results", "reconstruct"]
 
@@ -38,17 +40,10 @@ MODES = ("tiled", "whole")
 def reconstruct(model: nn.Module, rgb: torch.Tensor, mode: str = "tiled", tile: int = 64,
                 overlap: int = 16, self_ensemble: bool = False, batch_size: int = 16,
                 device=None) -> torch.Tensor:
-    """Full-image prediction ``(B, 3, H, W)`` -> ``(B, 31, H, W)`` clamped to [0, 1].
-
-    ``mode``/``tile``/``overlap`` as in :func:`inr_lib.tiling.predict_image`;
-    ``self_ensemble`` averages the 8 flips/transposes (each mapped back).
-    """
-    def run(x):
-        return predict_image(model, x, mode=mode, tile=tile, overlap=overlap,
-                             batch_size=batch_size, device=device)
-
-    pred = _self_ensemble(run, rgb) if self_ensemble else run(rgb)
-    return pred.clamp(0.0, 1.0)
+    """Full-image prediction ``(B, 3, H, W)`` -> ``(B, 31, H, W)`` clamped to [0, 1]:
+    :func:`inr_lib.tiling.predict_image` (same arguments) followed by the clamp."""
+    return predict_image(model, rgb, mode=mode, tile=tile, overlap=overlap, batch_size=batch_size,
+                         device=device, self_ensemble=self_ensemble).clamp(0.0, 1.0)
 
 
 def _mean(values: list[float]) -> float:
@@ -73,7 +68,8 @@ def evaluate(model: nn.Module, scenes: Sequence, mode: str = "tiled", tile: int 
         self_ensemble: average the 8 flips/transposes of the input.
         rgb_source: ``"dataset"`` (the scenes' RGB) or a response name (``"cie1964"``).
         device: where the model runs (default: where its parameters are; CPU for a model
-            without parameters). The model is moved there (``model.to(device)``).
+            without parameters). The model is moved there (``model.to(device)``). On a
+            CUDA device the images are scored there too (no copy back per scene).
         progress: tqdm bar over scenes.
         batch_size: windows per forward pass.
         dataset, split: recorded in the protocol (e.g. ``"cave"``, ``"test"``).
@@ -90,45 +86,20 @@ def evaluate(model: nn.Module, scenes: Sequence, mode: str = "tiled", tile: int 
     """
     from tqdm.auto import tqdm
 
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if border < 0:
-        raise ValueError(f"border must be >= 0, got {border}")
-    scenes = list(scenes)
-    if not scenes:
-        raise ValueError("evaluate needs at least one scene, got none; check the data and split")
-    if device is None:
-        p = next(iter(model.parameters()), None)
-        device = p.device if p is not None else torch.device("cpu")
-    device = torch.device(device)
+    scenes = _checked(scenes, mode, border)
+    device = _model_device(model, device)
     model = model.to(device)
+    score_on = device if device.type == "cuda" else torch.device("cpu")
     t0 = time.perf_counter()
-    per_scene, band_psnr, band_rmse = [], [], []
-    for scene in tqdm(scenes, desc="evaluate", unit="scene", disable=not progress):
-        rgb = torch.from_numpy(scene_rgb(scene, rgb_source))[None]         # (1, 3, H, W)
-        target = torch.from_numpy(np.asarray(scene.hsi, dtype=np.float32))[None]  # (1, 31, H, W)
-        pred = reconstruct(model, rgb, mode, tile, overlap, self_ensemble, batch_size, device)
-        if pred.shape != target.shape:
-            raise ValueError(f"scene {scene.name!r}: the model returned {tuple(pred.shape)}, "
-                             f"expected {tuple(target.shape)}")
-        if border:
-            H, W = target.shape[-2:]
-            if 2 * border >= min(H, W):
-                raise ValueError(f"border {border} leaves nothing of scene {scene.name!r} ({H}x{W})")
-            pred = pred[..., border:H - border, border:W - border]
-            target = target[..., border:H - border, border:W - border]
-        scores = {k: float(v[0]) for k, v in M.compute_all(pred, target).items()}
-        bp, br = M.psnr_per_band(pred, target)[0], M.rmse_per_band(pred, target)[0]
-        band_psnr.append(bp)
-        band_rmse.append(br)
-        per_scene.append({"scene": scene.name, **scores, "psnr_per_band": bp.tolist(),
-                          "rmse_per_band": br.tolist()})
+    per_scene = [_score_scene(model, scene, mode, tile, overlap, border, self_ensemble,
+                              rgb_source, batch_size, device, score_on)
+                 for scene in tqdm(scenes, desc="evaluate", unit="scene", disable=not progress)]
     mean = {k: _mean([s[k] for s in per_scene]) for k in M.METRICS}
-    bp = torch.stack(band_psnr)
+    bp = torch.tensor([s["psnr_per_band"] for s in per_scene])
     per_band = {
         "wavelengths": [float(w) for w in getattr(scenes[0], "wavelengths", np.arange(400, 701, 10))],
         "psnr": torch.where(torch.isfinite(bp), bp, torch.nan).nanmean(0).tolist(),
-        "rmse": torch.stack(band_rmse).mean(0).tolist(),
+        "rmse": torch.tensor([s["rmse_per_band"] for s in per_scene]).mean(0).tolist(),
     }
     protocol = _protocol(model, scenes, mode, tile, overlap, border, self_ensemble, rgb_source,
                          dataset, split, checkpoint, profile, device)
@@ -136,11 +107,48 @@ def evaluate(model: nn.Module, scenes: Sequence, mode: str = "tiled", tile: int 
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
+def _checked(scenes: Sequence, mode: str, border: int) -> list:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if border < 0:
+        raise ValueError(f"border must be >= 0, got {border}")
+    scenes = list(scenes)
+    if not scenes:
+        raise ValueError("evaluate needs at least one scene, got none; check the data and split")
+    return scenes
+
+
+def _model_device(model: nn.Module, device) -> torch.device:
+    """``device``, or where the model's parameters are (CPU for a model without any)."""
+    if device is None:
+        p = next(iter(model.parameters()), None)
+        device = p.device if p is not None else torch.device("cpu")
+    return torch.device(device)
+
+
+def _score_scene(model, scene, mode, tile, overlap, border, self_ensemble, rgb_source,
+                 batch_size, device, score_on) -> dict:
+    """Reconstruct one scene and score it on ``score_on``: ``{"scene", metric..., per band}``."""
+    rgb = torch.from_numpy(scene_rgb(scene, rgb_source))[None].to(score_on)   # (1, 3, H, W)
+    target = torch.from_numpy(np.asarray(scene.hsi, dtype=np.float32))[None].to(score_on)
+    pred = reconstruct(model, rgb, mode, tile, overlap, self_ensemble, batch_size, device)
+    if pred.shape != target.shape:
+        raise ValueError(f"scene {scene.name!r}: the model returned {tuple(pred.shape)}, "
+                         f"expected {tuple(target.shape)}")
+    if border:
+        H, W = target.shape[-2:]
+        if 2 * border >= min(H, W):
+            raise ValueError(f"border {border} leaves nothing of scene {scene.name!r} ({H}x{W})")
+        pred = pred[..., border:H - border, border:W - border]
+        target = target[..., border:H - border, border:W - border]
+    scores = {k: float(v[0]) for k, v in M.compute_all(pred, target).items()}
+    return {"scene": scene.name, **scores,
+            "psnr_per_band": M.psnr_per_band(pred, target)[0].tolist(),
+            "rmse_per_band": M.rmse_per_band(pred, target)[0].tolist()}
+
+
 def _protocol(model, scenes, mode, tile, overlap, border, self_ensemble, rgb_source, dataset,
               split, checkpoint, profile, device) -> dict:
-    from . import __version__
-    from .checkpoint import sha256_file
-
     info = getattr(model, "checkpoint_info", None) or {}
     if checkpoint is not None:
         info = {"path": str(checkpoint), "sha256": sha256_file(checkpoint)}
@@ -194,8 +202,6 @@ def _jsonable(x):
 
 def write_results(results: dict, path: str | os.PathLike) -> Path:
     """Write ``results`` as indented JSON, atomically; non-finite numbers become ``null``."""
-    from .checkpoint import atomic_write
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(_jsonable(results), indent=2, allow_nan=False) + "\n"

@@ -1,7 +1,9 @@
 """Model-agnostic full-image inference: whole, tiled, and with a self-ensemble.
 
-:func:`predict_image` runs any model mapping ``(B, 3, H, W)`` to ``(B, C, H, W)`` on a
-full image. For the INR model it calls :meth:`inr_lib.model.INRHSISR.predict` (so the
+:func:`predict_image` is the one inference entry point: it runs any model mapping
+``(B, 3, H, W)`` to ``(B, C, H, W)`` on a full image, optionally averaged over the 8
+flips/transposes (``self_ensemble=True``). :func:`inr_lib.evaluate.reconstruct` (what the
+command line and :func:`~inr_lib.evaluate.evaluate` call) is it plus a clamp to [0, 1]. For the INR model it calls :meth:`inr_lib.model.INRHSISR.predict` (so the
 numbers are exactly the model's own); for anything else (baselines) :func:`tiled_apply`
 uses the same window layout and linear blending: windows of ``tile x tile`` starting
 every ``tile - overlap`` pixels (the last one flush with the border), weights ramping
@@ -18,7 +20,7 @@ import torch
 from torch import nn
 
 __all__ = ["window_starts", "blend_ramp", "tiled_apply", "predict_image", "self_ensemble",
-           "DIHEDRAL"]
+           "DIHEDRAL", "apply_symmetry", "undo_symmetry"]
 
 
 def window_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -85,7 +87,8 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], rgb: torch.Tensor, t
 
 @torch.no_grad()
 def predict_image(model: nn.Module, rgb: torch.Tensor, mode: str = "tiled", tile: int = 64,
-                  overlap: int = 16, batch_size: int = 16, device=None) -> torch.Tensor:
+                  overlap: int = 16, batch_size: int = 16, device=None,
+                  self_ensemble: bool = False) -> torch.Tensor:
     """Full-image prediction with any model, in eval mode (restored afterwards).
 
     Args:
@@ -95,12 +98,16 @@ def predict_image(model: nn.Module, rgb: torch.Tensor, mode: str = "tiled", tile
         mode: ``"tiled"`` (windows of ``tile`` with ``overlap``, as trained) or ``"whole"``
             (one forward pass on the full image).
         tile, overlap, batch_size, device: see :func:`tiled_apply`.
+        self_ensemble: average the 8 flips/transposes of the input (each mapped back).
 
     Returns:
         ``(B, C, H, W)`` float32 on ``rgb``'s device, unclamped.
     """
     if mode not in ("tiled", "whole"):
         raise ValueError(f"mode must be 'tiled' or 'whole', got {mode!r}")
+    if self_ensemble:
+        return _self_ensemble(
+            lambda x: predict_image(model, x, mode, tile, overlap, batch_size, device), rgb)
     t = tile if mode == "tiled" else None
     if hasattr(model, "predict") and callable(model.predict) and hasattr(model, "render"):
         return model.predict(rgb, tile=t, overlap=overlap, batch_size=batch_size,
@@ -117,15 +124,17 @@ def predict_image(model: nn.Module, rgb: torch.Tensor, mode: str = "tiled", tile
 DIHEDRAL = [(fv, fh, tr) for tr in (False, True) for fv in (False, True) for fh in (False, True)]
 
 
-def _forward_sym(x, fv, fh, tr):
-    dims = [d for d, on in ((-2, fv), (-1, fh)) if on]
+def apply_symmetry(x: torch.Tensor, flip_v: bool, flip_h: bool, transpose: bool) -> torch.Tensor:
+    """Apply flips, then a transpose, to the last two axes of ``x`` ``(..., H, W)``."""
+    dims = [d for d, on in ((-2, flip_v), (-1, flip_h)) if on]
     x = torch.flip(x, dims) if dims else x
-    return x.transpose(-2, -1) if tr else x
+    return x.transpose(-2, -1) if transpose else x
 
 
-def _inverse_sym(x, fv, fh, tr):
-    x = x.transpose(-2, -1) if tr else x
-    dims = [d for d, on in ((-2, fv), (-1, fh)) if on]
+def undo_symmetry(x: torch.Tensor, flip_v: bool, flip_h: bool, transpose: bool) -> torch.Tensor:
+    """The inverse of :func:`apply_symmetry` with the same arguments."""
+    x = x.transpose(-2, -1) if transpose else x
+    dims = [d for d, on in ((-2, flip_v), (-1, flip_h)) if on]
     return torch.flip(x, dims) if dims else x
 
 
@@ -138,6 +147,9 @@ def self_ensemble(predict: Callable[[torch.Tensor], torch.Tensor], rgb: torch.Te
     """
     total = None
     for fv, fh, tr in DIHEDRAL:
-        y = _inverse_sym(predict(_forward_sym(rgb, fv, fh, tr)), fv, fh, tr)
+        y = undo_symmetry(predict(apply_symmetry(rgb, fv, fh, tr)), fv, fh, tr)
         total = y if total is None else total + y
     return total / len(DIHEDRAL)
+
+
+_self_ensemble = self_ensemble   # predict_image's argument of the same name hides it there

@@ -8,8 +8,9 @@ import torch
 
 from inr_lib import build_model
 from inr_lib.baselines import SmallResCNN
-from inr_lib.checkpoint import (FORMAT_VERSION, CheckpointError, atomic_write, load_checkpoint,
-                                load_model, rng_state, save_checkpoint, set_rng_state, sha256_file)
+from inr_lib.checkpoint import (FORMAT_VERSION, CheckpointError, load_checkpoint, load_model,
+                                rng_state, save_checkpoint, set_rng_state)
+from inr_lib.io import atomic_write, sha256_file
 
 
 class Arbitrary:

@@ -42,44 +42,37 @@ def real_cave() -> Path:
 # fixture writers
 
 
-def write_png(path: Path, values: np.ndarray, bitdepth: int, palette=None) -> None:
-    """values (H, W, C) ints; C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA (pypng writes exactly)."""
-    h, w, c = values.shape
-    if palette is not None:
-        writer = png.Writer(width=w, height=h, palette=palette, bitdepth=bitdepth)
-    else:
-        writer = png.Writer(width=w, height=h, greyscale=c in (1, 2), alpha=c in (2, 4),
-                            bitdepth=bitdepth)
-    with open(path, "wb") as f:
-        writer.write(f, values.reshape(h, w * c).tolist())
-
-
-def make_scene(folder: Path, name="toy", shape=(6, 9), bitdepth=16, channels=1, rgb=True,
-               seed=0, skip=(), rgb_shape=None) -> tuple:
-    """Write scene ``name`` (files <name>_ms_NN.png, <name>_RGB.bmp); returns (expected hsi float32 (31,H,W), expected rgb or None)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    maxval = 2**bitdepth - 1
-    raw = rng.integers(0, maxval + 1, size=(31,) + shape)
-    for b in range(31):
-        if b + 1 in skip:
-            continue
-        grey = raw[b][:, :, None]
-        if channels == 1:
-            vals = grey
-        elif channels == 2:
-            vals = np.concatenate([grey, rng.integers(0, maxval + 1, grey.shape)], axis=2)
-        elif channels == 3:
-            vals = np.repeat(grey, 3, axis=2)
-        else:
-            vals = np.concatenate([np.repeat(grey, 3, axis=2), np.full(grey.shape, maxval)], axis=2)
-        write_png(folder / f"{name}_ms_{b + 1:02d}.png", vals, bitdepth)
-    expected_rgb = None
-    if rgb:
-        rgb_arr = rng.integers(0, 256, size=(rgb_shape or shape) + (3,), dtype=np.uint8)
-        Image.fromarray(rgb_arr).save(folder / f"{name}_RGB.bmp")
-        expected_rgb = rgb_arr.transpose(2, 0, 1).astype(np.float32) / 255
-    return raw.astype(np.float32) / np.float32(maxval), expected_rgb
+@pytest.fixture
+def make_scene(write_png):
+    """``make_scene(folder, name="toy", shape=(6, 9), bitdepth=16, channels=1, rgb=True, seed=0,
+    skip=(), rgb_shape=None)``: write scene ``name`` (files <name>_ms_NN.png, <name>_RGB.bmp);
+    returns (expected hsi float32 (31,H,W), expected rgb or None)."""
+    def make(folder: Path, name="toy", shape=(6, 9), bitdepth=16, channels=1, rgb=True,
+             seed=0, skip=(), rgb_shape=None) -> tuple:
+        folder.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(seed)
+        maxval = 2**bitdepth - 1
+        raw = rng.integers(0, maxval + 1, size=(31,) + shape)
+        for b in range(31):
+            if b + 1 in skip:
+                continue
+            grey = raw[b][:, :, None]
+            if channels == 1:
+                vals = grey
+            elif channels == 2:
+                vals = np.concatenate([grey, rng.integers(0, maxval + 1, grey.shape)], axis=2)
+            elif channels == 3:
+                vals = np.repeat(grey, 3, axis=2)
+            else:
+                vals = np.concatenate([np.repeat(grey, 3, axis=2), np.full(grey.shape, maxval)], axis=2)
+            write_png(folder / f"{name}_ms_{b + 1:02d}.png", vals, bitdepth)
+        expected_rgb = None
+        if rgb:
+            rgb_arr = rng.integers(0, 256, size=(rgb_shape or shape) + (3,), dtype=np.uint8)
+            Image.fromarray(rgb_arr).save(folder / f"{name}_RGB.bmp")
+            expected_rgb = rgb_arr.transpose(2, 0, 1).astype(np.float32) / 255
+        return raw.astype(np.float32) / np.float32(maxval), expected_rgb
+    return make
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,7 +128,7 @@ def test_every_real_scene_loads(real_cave, name):
     [(16, 1), (8, 1), (4, 1), (2, 1), (16, 2), (8, 2), (16, 3), (8, 3), (16, 4), (8, 4)],
     ids=lambda v: str(v),
 )
-def test_band_formats_are_exact(tmp_path, bitdepth, channels):
+def test_band_formats_are_exact(tmp_path, bitdepth, channels, make_scene):
     hsi, rgb = make_scene(tmp_path / "toy_ms", bitdepth=bitdepth, channels=channels)
     scene = load_cave_scene(tmp_path / "toy_ms")
     np.testing.assert_array_equal(scene.hsi, hsi)
@@ -144,7 +137,7 @@ def test_band_formats_are_exact(tmp_path, bitdepth, channels):
     assert scene.meta["band_channels"] == [channels]
 
 
-def test_16bit_rgb_band_is_not_reduced_to_8_bits(tmp_path):
+def test_16bit_rgb_band_is_not_reduced_to_8_bits(tmp_path, make_scene):
     folder = tmp_path / "toy_ms"
     hsi, _ = make_scene(folder, bitdepth=16, channels=3)
     # Pillow would reduce these values to 8 bits; the loader must not
@@ -154,7 +147,7 @@ def test_16bit_rgb_band_is_not_reduced_to_8_bits(tmp_path):
     np.testing.assert_array_equal(scene.hsi, hsi)
 
 
-def test_mixed_bit_depths_each_normalised_by_own_depth(tmp_path):
+def test_mixed_bit_depths_each_normalised_by_own_depth(tmp_path, make_scene, write_png):
     folder = tmp_path / "mix_ms"
     make_scene(folder, name="mix", bitdepth=16)
     write_png(folder / "mix_ms_07.png", np.full((6, 9, 1), 255), 8)
@@ -165,7 +158,7 @@ def test_mixed_bit_depths_each_normalised_by_own_depth(tmp_path):
     assert np.all(scene.hsi[7] == np.float32(128) / np.float32(255))
 
 
-def test_palette_band_with_grey_entries(tmp_path):
+def test_palette_band_with_grey_entries(tmp_path, make_scene, write_png):
     folder = tmp_path / "pal_ms"
     make_scene(folder, name="pal", bitdepth=16)
     palette = [(v, v, v) for v in range(0, 256, 17)]  # 16 grey entries
@@ -179,7 +172,7 @@ def test_palette_band_with_grey_entries(tmp_path):
 # refused inputs
 
 
-def test_colour_band_refused(tmp_path):
+def test_colour_band_refused(tmp_path, make_scene, write_png):
     folder = tmp_path / "toy_ms"
     make_scene(folder)
     vals = np.zeros((6, 9, 3), dtype=np.int64)
@@ -189,13 +182,13 @@ def test_colour_band_refused(tmp_path):
         load_cave_scene(folder)
 
 
-def test_missing_band_refused(tmp_path):
+def test_missing_band_refused(tmp_path, make_scene):
     make_scene(tmp_path / "toy_ms", skip=(5, 31))
     with pytest.raises(DataFormatError, match=r"missing band\(s\) \[5, 31\]"):
         load_cave_scene(tmp_path / "toy_ms")
 
 
-def test_duplicate_band_refused(tmp_path):
+def test_duplicate_band_refused(tmp_path, make_scene):
     folder = tmp_path / "toy_ms"
     make_scene(folder)
     (folder / "toy_ms_5.png").write_bytes((folder / "toy_ms_05.png").read_bytes())
@@ -203,7 +196,7 @@ def test_duplicate_band_refused(tmp_path):
         load_cave_scene(folder)
 
 
-def test_extra_band_number_refused(tmp_path):
+def test_extra_band_number_refused(tmp_path, make_scene):
     folder = tmp_path / "toy_ms"
     make_scene(folder)
     (folder / "toy_ms_32.png").write_bytes((folder / "toy_ms_01.png").read_bytes())
@@ -211,7 +204,7 @@ def test_extra_band_number_refused(tmp_path):
         load_cave_scene(folder)
 
 
-def test_bands_of_different_sizes_refused(tmp_path):
+def test_bands_of_different_sizes_refused(tmp_path, make_scene, write_png):
     folder = tmp_path / "toy_ms"
     make_scene(folder)
     write_png(folder / "toy_ms_12.png", np.zeros((9, 6, 1), dtype=np.int64), 16)
@@ -220,7 +213,7 @@ def test_bands_of_different_sizes_refused(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["truncate", "crc", "garbage"])
-def test_corrupt_png_refused(tmp_path, damage):
+def test_corrupt_png_refused(tmp_path, damage, make_scene):
     folder = tmp_path / "toy_ms"
     make_scene(folder, shape=(40, 40))
     f = folder / "toy_ms_09.png"
@@ -236,13 +229,13 @@ def test_corrupt_png_refused(tmp_path, damage):
         load_cave_scene(folder)
 
 
-def test_rgb_of_other_size_refused(tmp_path):
+def test_rgb_of_other_size_refused(tmp_path, make_scene):
     make_scene(tmp_path / "toy_ms", rgb_shape=(6, 8))
     with pytest.raises(DataFormatError, match="RGB image is 8x6"):
         load_cave_scene(tmp_path / "toy_ms")
 
 
-def test_missing_rgb_gives_none(tmp_path):
+def test_missing_rgb_gives_none(tmp_path, make_scene):
     hsi, _ = make_scene(tmp_path / "toy_ms", rgb=False)
     scene = load_cave_scene(tmp_path / "toy_ms")
     assert scene.rgb is None and scene.meta["rgb_path"] is None
@@ -261,7 +254,7 @@ def test_missing_scene_folder(tmp_path):
 # discovery
 
 
-def test_nested_flat_and_stray_files(tmp_path):
+def test_nested_flat_and_stray_files(tmp_path, make_scene):
     root = tmp_path / "cave"
     make_scene(root / "aa_ms" / "aa_ms", name="aa", seed=1)  # nested (official zip)
     make_scene(root / "bb_ms", name="bb", seed=2)  # flattened
@@ -277,14 +270,14 @@ def test_nested_flat_and_stray_files(tmp_path):
     assert [s.name for s in scenes] == ["aa", "bb"] and all(isinstance(s, Scene) for s in scenes)
 
 
-def test_wrapper_folder_and_single_scene_root(tmp_path):
+def test_wrapper_folder_and_single_scene_root(tmp_path, make_scene):
     make_scene(tmp_path / "complete_ms_data" / "cc_ms" / "cc_ms", name="cc")
     assert [s.name for s in list_cave_scenes(tmp_path)] == ["cc"]
     inner = tmp_path / "complete_ms_data" / "cc_ms" / "cc_ms"
     assert list_cave_scenes(inner) == [("cc", inner)]
 
 
-def test_scene_named_after_its_band_files(tmp_path):
+def test_scene_named_after_its_band_files(tmp_path, make_scene):
     make_scene(tmp_path / "renamed_folder", name="ee")
     assert [s.name for s in list_cave_scenes(tmp_path)] == ["ee"]
     assert load_cave(tmp_path, ["ee"])[0].name == "ee"
@@ -298,14 +291,14 @@ def test_missing_and_empty_root(tmp_path):
         list_cave_scenes(tmp_path / "empty")
 
 
-def test_scene_found_twice_refused(tmp_path):
+def test_scene_found_twice_refused(tmp_path, make_scene):
     make_scene(tmp_path / "dd_ms" / "dd_ms", name="dd")
     make_scene(tmp_path / "dd" , name="dd")
     with pytest.raises(DataFormatError, match="found twice"):
         list_cave_scenes(tmp_path)
 
 
-def test_load_cave_reports_missing(tmp_path):
+def test_load_cave_reports_missing(tmp_path, make_scene):
     make_scene(tmp_path / "balloons_ms" / "balloons_ms", name="balloons")
     with pytest.warns(UserWarning, match=r"1 of 2 requested CAVE scenes.*\['beads'\]"):
         scenes = load_cave(tmp_path, ["balloons", "beads"])
@@ -382,7 +375,7 @@ def test_dev18_scenes_present_in_the_two_development_folders():
     assert auto["split"] == "dev18" and not auto["missing"] and not auto["unassigned"]
 
 
-def test_several_roots_list_together_and_refuse_duplicates(tmp_path):
+def test_several_roots_list_together_and_refuse_duplicates(tmp_path, make_scene):
     a, b = tmp_path / "a", tmp_path / "b"
     for root, name in ((a, "balloons"), (b, "beads"), (b, "cloth")):
         make_scene(root / f"{name}_ms", name, shape=(4, 4))

@@ -18,7 +18,7 @@ from inr_lib.data import (
     resolve_cave_root,
     split_available,
 )
-from inr_lib.data import synthetic
+from inr_lib.data import roots, synthetic
 from inr_lib.spectral import WAVELENGTHS, normalise_response, project
 
 
@@ -118,8 +118,8 @@ def test_ensure_reuses_and_replaces(tmp_path):
 
 def test_resolve_prefers_real_then_synthetic(tmp_path, monkeypatch):
     monkeypatch.setenv("INR_DATA", str(tmp_path))
-    monkeypatch.setattr(synthetic, "_dev_cave", lambda: tmp_path / "no_dev_copy")
-    assert synthetic.default_data_root() == tmp_path
+    monkeypatch.delenv("INR_CAVE", raising=False)
+    assert roots.default_data_root() == tmp_path
     got = resolve_cave_root(n_scenes=2, size=16)
     assert got.kind == "synthetic" and got.path == tmp_path / "synthetic_cave"
     assert "synthetic" in str(got)
@@ -138,7 +138,7 @@ def test_resolve_prefers_real_then_synthetic(tmp_path, monkeypatch):
 
 def test_default_data_root_default(monkeypatch):
     monkeypatch.delenv("INR_DATA", raising=False)
-    assert synthetic.default_data_root() == Path("~/.cache/inr_lib").expanduser()
+    assert roots.default_data_root() == Path("~/.cache/inr_lib").expanduser()
 
 
 # --------------------------------------------------------------------------------------------

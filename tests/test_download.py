@@ -2,17 +2,13 @@
 server with Range support, and malicious zip fixtures."""
 from __future__ import annotations
 
-import hashlib
 import http.server
-import io
 import stat
 import threading
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from inr_lib.data import (
     DataFormatError,
@@ -23,38 +19,11 @@ from inr_lib.data import (
     load_cave_scene,
 )
 from inr_lib.data.download import download_file, safe_extract_zip
-
-
-def png_bytes(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def make_cave_zip(path: Path, scenes=("tiny",), wrapper: str = "") -> Path:
-    """A miniature complete_ms_data.zip: nested layout, 31 16-bit 4x6 bands + RGB bmp."""
-    rng = np.random.default_rng(0)
-    with zipfile.ZipFile(path, "w") as zf:
-        for name in scenes:
-            base = f"{wrapper}{name}_ms/{name}_ms/"
-            zf.writestr(f"{wrapper}{name}_ms/", "")
-            for b in range(1, 32):
-                band = rng.integers(0, 65536, (4, 6)).astype(np.uint16)
-                zf.writestr(f"{base}{name}_ms_{b:02d}.png", png_bytes(band))
-            rgb = rng.integers(0, 256, (4, 6, 3), dtype=np.uint8)
-            buf = io.BytesIO()
-            Image.fromarray(rgb).save(buf, format="BMP")
-            zf.writestr(f"{base}{name}_RGB.bmp", buf.getvalue())
-            zf.writestr(f"{base}Thumbs.db", b"\0" * 16)
-    return path
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+from inr_lib.io import sha256_file
 
 
 @pytest.fixture
-def cave_zip(tmp_path) -> Path:
+def cave_zip(tmp_path, make_cave_zip) -> Path:
     src = tmp_path / "src"
     src.mkdir()
     return make_cave_zip(src / "complete_ms_data.zip", scenes=("tiny", "small"))
@@ -66,7 +35,7 @@ def cave_zip(tmp_path) -> Path:
 
 def test_download_cave_from_file_url(tmp_path, cave_zip):
     dest = tmp_path / "cave"
-    out = download_cave(dest, url=cave_zip.as_uri(), sha256=sha(cave_zip),
+    out = download_cave(dest, url=cave_zip.as_uri(), sha256=sha256_file(cave_zip),
                         size=cave_zip.stat().st_size, progress=False)
     assert out == dest
     assert [s.name for s in list_cave_scenes(dest)] == ["small", "tiny"]
@@ -114,8 +83,8 @@ def test_stale_part_restarted_cleanly_for_file_urls(tmp_path, cave_zip):
     target = tmp_path / "dl" / "complete_ms_data.zip"
     target.parent.mkdir()
     target.with_name(target.name + ".part").write_bytes(b"garbage that must not be kept")
-    download_file(cave_zip.as_uri(), target, sha256=sha(cave_zip), progress=False)
-    assert sha(target) == sha(cave_zip)
+    download_file(cave_zip.as_uri(), target, sha256=sha256_file(cave_zip), progress=False)
+    assert sha256_file(target) == sha256_file(cave_zip)
 
 
 def test_missing_source_is_a_download_error(tmp_path):
@@ -178,7 +147,7 @@ def test_http_resume_or_clean_restart(tmp_path, cave_zip, http_server, honour_ra
     target.parent.mkdir()
     part = target.with_name(target.name + ".part")
     part.write_bytes(payload[:1000])  # an interrupted earlier download
-    download_file(url, target, sha256=sha(cave_zip), progress=False)
+    download_file(url, target, sha256=sha256_file(cave_zip), progress=False)
     assert handler.seen_ranges == ["bytes=1000-"]
     assert target.read_bytes() == payload and not part.exists()
 
@@ -234,7 +203,7 @@ def test_malicious_download_leaves_nothing(tmp_path):
     assert [p.name for p in dest.iterdir()] == ["complete_ms_data.zip"]  # only the archive
 
 
-def test_wrapper_folder_and_not_a_zip(tmp_path):
+def test_wrapper_folder_and_not_a_zip(tmp_path, make_cave_zip):
     z = make_cave_zip(tmp_path / "w.zip", scenes=("wrapped",), wrapper="complete_ms_data/")
     dest = tmp_path / "cave"
     download_cave(dest, url=z.as_uri(), progress=False)

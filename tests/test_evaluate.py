@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,20 +10,15 @@ import torch
 from torch import nn
 
 from inr_lib import build_model
-from inr_lib.checkpoint import load_model, save_checkpoint, sha256_file
-from inr_lib.evaluate import evaluate, write_results
-from inr_lib.tiling import self_ensemble, tiled_apply
+from inr_lib.checkpoint import load_model, save_checkpoint
+from inr_lib.evaluate import evaluate, reconstruct, write_results
+from inr_lib.io import sha256_file
+from inr_lib.tiling import predict_image, self_ensemble, tiled_apply
 
 
-
-def make_scene(name: str, seed: int, h: int = 28, w: int = 24):
-    r = np.random.default_rng(seed)
-    hsi = (0.1 + 0.8 * r.random((31, h, w))).astype(np.float32)
-    return SimpleNamespace(name=name, hsi=hsi, rgb=hsi[[25, 15, 5]].copy(),
-                           wavelengths=np.arange(400, 701, 10.0))
-
-
-SCENES = [make_scene("alpha", 0), make_scene("beta", 1)]
+@pytest.fixture(scope="module")
+def scenes(random_scene):
+    return [random_scene("alpha", 0, 28, 24), random_scene("beta", 1, 28, 24)]
 
 
 class Pointwise(nn.Module):
@@ -39,14 +33,14 @@ class Pointwise(nn.Module):
         return self.conv(x)
 
 
-def test_tiled_with_tile_at_least_the_image_equals_whole():
+def test_tiled_with_tile_at_least_the_image_equals_whole(scenes):
     model = build_model("tiny", seed=0)
-    whole = evaluate(model, SCENES, mode="whole", progress=False)
-    tiled = evaluate(model, SCENES, mode="tiled", tile=32, overlap=8, progress=False)
+    whole = evaluate(model, scenes, mode="whole", progress=False)
+    tiled = evaluate(model, scenes, mode="tiled", tile=32, overlap=8, progress=False)
     assert whole["mean"] == tiled["mean"]
     assert whole["per_scene"] == tiled["per_scene"]
     # with a smaller tile the INR's windows see less context: a different, finite result
-    small = evaluate(model, SCENES, mode="tiled", tile=16, overlap=4, progress=False)
+    small = evaluate(model, scenes, mode="tiled", tile=16, overlap=4, progress=False)
     assert all(math.isfinite(v) for v in small["mean"].values())
 
 
@@ -70,19 +64,19 @@ def test_self_ensemble_maps_every_transform_back():
     torch.testing.assert_close(self_ensemble(lambda t: t, x), x)
 
 
-def test_baselines_work_tiled_and_whole():
+def test_baselines_work_tiled_and_whole(scenes):
     model = Pointwise()
-    r1 = evaluate(model, SCENES, mode="tiled", tile=16, overlap=4, progress=False)
-    r2 = evaluate(model, SCENES, mode="whole", progress=False)
+    r1 = evaluate(model, scenes, mode="tiled", tile=16, overlap=4, progress=False)
+    r2 = evaluate(model, scenes, mode="whole", progress=False)
     for k in r1["mean"]:
         assert r1["mean"][k] == pytest.approx(r2["mean"][k], rel=1e-5, abs=1e-6)
 
 
-def test_results_json_has_metrics_curves_and_protocol(tmp_path):
+def test_results_json_has_metrics_curves_and_protocol(tmp_path, scenes):
     model = build_model("tiny", seed=0)
     path = save_checkpoint(tmp_path / "best.pt", model, epoch=1)
     loaded = load_model(path)
-    res = evaluate(loaded, SCENES, mode="tiled", tile=16, overlap=4, border=2,
+    res = evaluate(loaded, scenes, mode="tiled", tile=16, overlap=4, border=2,
                    self_ensemble=True, rgb_source="cie1964", progress=False,
                    dataset="synthetic", split="test")
     out = write_results(res, tmp_path / "results" / "eval.json")
@@ -102,13 +96,36 @@ def test_results_json_has_metrics_curves_and_protocol(tmp_path):
     assert p["model_config"] == model.config.to_dict()
 
 
-def test_non_finite_values_become_null_and_bad_arguments_are_errors(tmp_path):
+def test_non_finite_values_become_null_and_bad_arguments_are_errors(tmp_path, scenes):
     write_results({"mean": {"psnr": float("inf")}, "x": [float("nan"), 1.0]}, tmp_path / "r.json")
     assert json.loads((tmp_path / "r.json").read_text()) == {"mean": {"psnr": None}, "x": [None, 1.0]}
     model = Pointwise()
     with pytest.raises(ValueError, match="mode"):
-        evaluate(model, SCENES, mode="sliding", progress=False)
+        evaluate(model, scenes, mode="sliding", progress=False)
     with pytest.raises(ValueError, match="border"):
-        evaluate(model, SCENES, border=14, progress=False)
+        evaluate(model, scenes, border=14, progress=False)
     with pytest.raises(ValueError, match="at least one scene"):
         evaluate(model, [], progress=False)
+
+
+def test_one_inference_entry_point_for_whole_tiled_and_self_ensemble():
+    model = build_model("tiny", seed=0).eval()
+    x = torch.rand(1, 3, 20, 18, generator=torch.Generator().manual_seed(0))
+    ref = self_ensemble(lambda t: predict_image(model, t, tile=16, overlap=4), x)
+    assert torch.equal(predict_image(model, x, tile=16, overlap=4, self_ensemble=True), ref)
+    assert torch.equal(reconstruct(model, x, tile=16, overlap=4, self_ensemble=True),
+                       ref.clamp(0, 1))
+    assert torch.equal(predict_image(model, x, mode="whole"), model.predict(x, tile=None))
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU"))])
+def test_evaluate_scores_on_the_model_device(scenes, monkeypatch, device):
+    import inr_lib.evaluate as ev
+
+    seen, real = [], ev.M.compute_all
+    monkeypatch.setattr(ev.M, "compute_all", lambda p, t: seen.append((p.device, t.device)) or real(p, t))
+    res = evaluate(build_model("tiny", seed=0), scenes, tile=16, overlap=4, device=device,
+                   progress=False)
+    assert len(seen) == len(scenes) and all(p.type == t.type == device for p, t in seen)
+    assert np.isfinite(res["mean"]["psnr"])

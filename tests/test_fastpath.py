@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from inr_lib import build_model
+from inr_lib.train import grad_scaler, train_step
 
 
 def _train(pixelwise: str, steps: int = 12):
@@ -12,13 +13,9 @@ def _train(pixelwise: str, steps: int = 12):
     y = torch.rand(4, 31, 32, 32, generator=g) * 0.5 + x.mean(1, keepdim=True) * 0.5
     model = build_model("tiny", seed=0, pixelwise=pixelwise).double()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(steps):
-        loss = (model(x.double()) * 2 - 1 - (y.double() * 2 - 1)).abs().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    scaler = grad_scaler(enabled=False)
+    losses = [train_step(model, (x.double(), y.double()), opt, scaler, None).item()
+              for _ in range(steps)]
     return losses, model
 
 

@@ -10,10 +10,10 @@ what ``python -m inr_lib`` does. The helper sets ``OMP_NUM_THREADS=1`` before im
 torch, so forking is safe and every run uses one thread (float results are then bit-for-bit
 reproducible across processes).
 
-* Kill *inside a checkpoint write*: the documented test hook
-  ``INR_LIB_TEST_PAUSE_IN_WRITE=last.pt:3`` (see :mod:`inr_lib.checkpoint`) stops the third
-  write of ``last.pt`` after its temporary file is complete, just before the rename; the
-  test kills the process there.
+* Kill *inside a checkpoint write*: the child process wraps :func:`inr_lib.io._replace` (the
+  rename that commits an atomic write) so that the third write of ``last.pt`` stops after its
+  temporary file is complete, just before the rename (it creates ``last.pt.paused`` and
+  sleeps); the test kills the process there.
 * Kills at random moments (``random.Random(SEED)``): each resumed run is killed 0-250 ms
   after it has finished at least one epoch, wherever it is then (training step,
   validation, checkpoint write, log append). After every kill the checkpoints must load and
@@ -49,6 +49,25 @@ import json, os, runpy, sys
 import torch
 import inr_lib.cli, inr_lib.train, inr_lib.evaluate, inr_lib.metrics, inr_lib.data  # once
 torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # its first use imports torch._dynamo
+
+
+def pause_before_rename(name, nth):
+    # stop the nth atomic write of a file called `name` just before its rename (for SIGKILL)
+    import pathlib, time
+    import inr_lib.io
+    real, seen = inr_lib.io._replace, []
+
+    def replace(tmp, path):
+        if path.name == name:
+            seen.append(path)
+            if len(seen) == nth:
+                pathlib.Path(f"{path}.paused").touch()
+                time.sleep(120)
+        real(tmp, path)
+
+    inr_lib.io._replace = replace
+
+
 print(json.dumps({"ready": True}), flush=True)
 while True:
     line = sys.stdin.readline()
@@ -63,7 +82,8 @@ while True:
     if pid == 0:
         rc = 98
         try:
-            os.environ.update(cmd.get("env", {}))
+            if cmd.get("pause"):
+                pause_before_rename(*cmd["pause"])
             fd = os.open(cmd["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             os.dup2(fd, 1)
             os.dup2(fd, 2)
@@ -123,8 +143,10 @@ class Zygote:
     def ready(self) -> None:
         assert json.loads(self.proc.stdout.readline()) == {"ready": True}
 
-    def start(self, argv: list, log: Path, env: dict | None = None) -> int:
-        pid = self._ask({"argv": [str(a) for a in argv], "log": str(log), "env": env or {}})["pid"]
+    def start(self, argv: list, log: Path, pause: tuple | None = None) -> int:
+        """Fork a run of ``argv``; ``pause=(name, n)`` stops it in the n-th write of ``name``."""
+        pid = self._ask({"argv": [str(a) for a in argv], "log": str(log),
+                         "pause": list(pause) if pause else None})["pid"]
         self.children.add(pid)
         return pid
 
@@ -209,7 +231,6 @@ def test_sigkill_anywhere_then_resume_gives_the_uninterrupted_weights(tmp_path):
                 "--device", "cpu", "--no-progress", *extra]
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "INR_PROFILE": "quick"}
-    env.pop("INR_LIB_TEST_PAUSE_IN_WRITE", None)
     zygote = Zygote(env)
     rng = random.Random(SEED)
     try:
@@ -217,7 +238,7 @@ def test_sigkill_anywhere_then_resume_gives_the_uninterrupted_weights(tmp_path):
         ref_pid = zygote.start(argv(ref), tmp_path / "ref.log")   # runs alongside the others
         # paused inside the 3rd write of last.pt (the one after epoch 3)
         paused = zygote.start(argv(out), tmp_path / "paused.log",
-                              env={"INR_LIB_TEST_PAUSE_IN_WRITE": "last.pt:3"})
+                              pause=("last.pt", 3))
 
         # 1. kill -9 inside a checkpoint write
         marker = out / "last.pt.paused"

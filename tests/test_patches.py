@@ -1,26 +1,19 @@
 """Training crops: shapes, reproducibility as a pure function of (seed, epoch, index), RGB source."""
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from inr_lib.data.patches import (FullImageDataset, PatchDataset, apply_symmetry, crop_params,
-                                  scene_rgb)
-
-
-def make_scene(name: str, seed: int, h: int = 24, w: int = 20, rgb: bool = True):
-    r = np.random.default_rng(seed)
-    hsi = r.random((31, h, w), dtype=np.float32)
-    return SimpleNamespace(name=name, hsi=hsi, rgb=hsi[[25, 15, 5]].copy() if rgb else None,
-                           wavelengths=np.arange(400, 701, 10.0))
+from inr_lib.data import scene_rgb
+from inr_lib.data.patches import PatchDataset, crop_params
+from inr_lib.tiling import apply_symmetry
 
 
 @pytest.fixture
-def scenes():
-    return [make_scene("a", 0), make_scene("b", 1, 30, 26)]
+def scenes(random_scene):
+    return [random_scene("a", 0), random_scene("b", 1, 30, 26)]
 
 
 def test_items_are_float32_crops_of_the_right_scene(scenes):
@@ -67,8 +60,8 @@ def test_crop_sequence_is_a_pure_function_of_seed_epoch_index(scenes):
     assert [a.params(i) for i in range(12)] != [c.params(i) for i in range(12)]
 
 
-def test_rgb_source_projects_with_a_named_response():
-    s = make_scene("x", 0, rgb=False)
+def test_rgb_source_projects_with_a_named_response(random_scene):
+    s = random_scene("x", 0, rgb=False)
     with pytest.raises(ValueError, match="no RGB image"):
         PatchDataset([s], size=8)
     rgb = scene_rgb(s, "cie1964")
@@ -88,9 +81,3 @@ def test_bad_arguments_say_what_is_wrong(scenes):
     with pytest.raises(IndexError):
         PatchDataset(scenes, size=8, crops_per_scene=1)[2]
 
-
-def test_full_image_dataset(scenes):
-    ds = FullImageDataset(scenes)
-    assert len(ds) == 2 and ds.names == ["a", "b"]
-    rgb, hsi = ds[1]
-    assert rgb.shape == (3, 30, 26) and hsi.shape == (31, 30, 26)

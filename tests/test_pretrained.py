@@ -21,7 +21,7 @@ def _tiny_zoo(root: Path) -> str:
     """A zoo folder with one tiny model and a complete card; returns the model's name."""
     from safetensors.torch import save_file
 
-    from inr_lib.pretrained import _sha256
+    from inr_lib.io import sha256_file
 
     model = build_model("tiny", seed=3)
     (root / "weights").mkdir(parents=True)
@@ -38,7 +38,7 @@ def _tiny_zoo(root: Path) -> str:
         "training": {"epochs": 0, "steps": 0, "batch_size": 4, "samples": 0, "wall_time_s": 0,
                      "machine": "none", "torch": torch.__version__},
         "code_commit": "0" * 40,
-        "weights": {"file": path.name, "sha256": _sha256(path), "dtype": "float32",
+        "weights": {"file": path.name, "sha256": sha256_file(path), "dtype": "float32",
                     "bytes": path.stat().st_size},
         "recommended_mode": "tiled", "evaluation": {"tiled": result},
     }

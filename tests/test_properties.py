@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from inr_lib import build_model  # noqa: E402
-from inr_lib.cli import read_input_image  # noqa: E402
+from inr_lib.io import read_image  # noqa: E402
 from inr_lib.data import load_cave_scene  # noqa: E402
 from inr_lib.spectral import get_response, list_responses, project  # noqa: E402
 from inr_lib.tiling import tiled_apply  # noqa: E402
@@ -80,7 +80,7 @@ def test_input_png_round_trips_exactly(h, w, bitdepth, layout, seed):
         with open(path, "wb") as f:
             png.Writer(w, h, greyscale=False, alpha=c == 4, bitdepth=bitdepth).write(
                 f, v.reshape(h, w * c).tolist())
-        rgb, notes = read_input_image(path)
+        rgb, notes = read_image(path)
     want = (v[..., :3].transpose(2, 0, 1) / (2**bitdepth - 1)).astype(np.float32)
     np.testing.assert_array_equal(rgb, want)
     assert bool(notes) == (c == 4)

@@ -8,23 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from inr_lib.checkpoint import load_checkpoint, sha256_file
+from inr_lib.checkpoint import load_checkpoint
+from inr_lib.io import sha256_file
 from inr_lib.train import (NonFiniteLossError, OutputDirError, TrainConfig, amp_dtype_for,
-                           list_presets, train)
-
-
-
-def make_scene(name: str, seed: int, size: int = 24):
-    r = np.random.default_rng(seed)
-    ramp = np.linspace(0.2, 1.0, size, dtype=np.float32)
-    hsi = (r.random((31, 1, 1)) * ramp[None, None, :] * (0.6 + 0.4 * r.random((1, size, size))))
-    hsi = hsi.astype(np.float32)
-    rgb = np.stack([hsi[20:].mean(0), hsi[10:20].mean(0), hsi[:10].mean(0)]).astype(np.float32)
-    return SimpleNamespace(name=name, hsi=hsi, rgb=rgb, wavelengths=np.arange(400, 701, 10.0))
-
-
-TRAIN = [make_scene("s0", 0), make_scene("s1", 1)]
-VAL = [make_scene("v0", 5)]
+                           build_for_config, grad_scaler, list_presets, train, train_step)
 
 
 def tiny(**changes) -> TrainConfig:
@@ -42,6 +29,50 @@ def test_paper_preset_is_the_paper_recipe():
     assert all(m < colab.epochs for m in colab.milestones)
     q = TrainConfig.preset("quick")
     assert q.model_preset == "small" and q.lr == 1e-3
+
+
+def test_paper_recipe_is_defined_once_by_the_defaults():
+    from inr_lib.train import CONFIG_DIR
+
+    assert TrainConfig.preset("paper") == TrainConfig()
+    shipped = sorted((CONFIG_DIR.parent / "pretrained" / "configs").glob("*.yaml"))
+    assert shipped and all(TrainConfig.from_yaml(p).epochs >= 1 for p in shipped)
+    # configs saved by earlier versions still load; a retired option with an effect is refused
+    old = {**TrainConfig().to_dict(), "grad_clip": None, "tensorboard": False, "best_metric": "psnr"}
+    assert TrainConfig.from_dict(old) == TrainConfig()
+    with pytest.raises(ValueError, match="'grad_clip' is no longer supported"):
+        TrainConfig.from_dict({**old, "grad_clip": 1.0})
+
+
+def _reference_step(model, rgb, hsi, optimizer, scaler):
+    """The loop body as it was written inline before train_step existed (fp32, CPU)."""
+    pred = model(rgb)
+    loss = torch.nn.functional.l1_loss(pred.float() * 2 - 1, hsi * 2 - 1)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach()
+
+
+def test_train_step_is_bit_identical_to_the_former_inline_loop():
+    """Resuming a run started before the refactor stays exact: same losses, same weights."""
+    g = torch.Generator().manual_seed(3)
+    batches = [(torch.rand(4, 3, 16, 16, generator=g), torch.rand(4, 31, 16, 16, generator=g))
+               for _ in range(4)]
+    runs = []
+    for step in (train_step, None):
+        cfg = tiny()
+        model = build_for_config(cfg)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
+        scaler = grad_scaler(enabled=False)
+        losses = [step(model, b, opt, scaler, None) if step else
+                  _reference_step(model, *b, opt, scaler) for b in batches]
+        runs.append((torch.stack(losses), model.state_dict(), opt.state_dict()["state"]))
+    (la, wa, oa), (lb, wb, ob) = runs
+    assert torch.equal(la, lb) and la[-1] < la[0]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert all(torch.equal(oa[i]["exp_avg_sq"], ob[i]["exp_avg_sq"]) for i in oa)
 
 
 def test_config_yaml_overrides_and_errors(tmp_path):
@@ -69,11 +100,11 @@ def _weights(path):
     return load_checkpoint(path)["model"]
 
 
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, train_val):
     cfg = tiny(epochs=4, val_every=2, milestones=[3])
-    full = train(cfg, TRAIN, VAL, tmp_path / "full", device="cpu", progress=False)
-    train(cfg.replace(epochs=2), TRAIN, VAL, tmp_path / "part", device="cpu", progress=False)
-    resumed = train(cfg, TRAIN, VAL, tmp_path / "part", resume=True, device="cpu", progress=False)
+    full = train(cfg, train_val[0], train_val[1], tmp_path / "full", device="cpu", progress=False)
+    train(cfg.replace(epochs=2), train_val[0], train_val[1], tmp_path / "part", device="cpu", progress=False)
+    resumed = train(cfg, train_val[0], train_val[1], tmp_path / "part", resume=True, device="cpu", progress=False)
     a, b = _weights(full.last_path), _weights(resumed.last_path)
     assert a.keys() == b.keys()
     for k in a:
@@ -89,16 +120,16 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     assert np.isfinite(full.best["val_psnr"])
     # an existing run is not overwritten by accident; resuming a finished run trains nothing
     with pytest.raises(FileExistsError, match="already holds a training run"):
-        train(cfg, TRAIN, VAL, tmp_path / "full", device="cpu", progress=False)
-    again = train(cfg, TRAIN, VAL, tmp_path / "full", resume=True, device="cpu", progress=False)
+        train(cfg, train_val[0], train_val[1], tmp_path / "full", device="cpu", progress=False)
+    again = train(cfg, train_val[0], train_val[1], tmp_path / "full", resume=True, device="cpu", progress=False)
     assert again.history == full.history
     assert all(torch.equal(v, a[k]) for k, v in again.model.state_dict().items())
     with pytest.raises(ValueError, match="different model.*hyper_width"):
-        train(cfg.replace(model={"hyper_width": 4}), TRAIN, VAL, tmp_path / "full", resume=True,
+        train(cfg.replace(model={"hyper_width": 4}), train_val[0], train_val[1], tmp_path / "full", resume=True,
               device="cpu", progress=False)
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, train_val):
     out = tmp_path / "run"
     saved = {}
 
@@ -109,7 +140,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
                 next(model.parameters()).fill_(float("nan"))
 
     with pytest.raises(NonFiniteLossError, match="epoch 2.*last good checkpoint"):
-        train(tiny(epochs=3, val_every=0), TRAIN, [], out, device="cpu", progress=False,
+        train(tiny(epochs=3, val_every=0), train_val[0], [], out, device="cpu", progress=False,
               callback=poison)
     ck = load_checkpoint(out / "last.pt")
     assert ck["epoch"] == 1
@@ -118,38 +149,38 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert sha256_file(out / "last.pt") == saved["sha"]  # untouched
 
 
-def test_output_folder_checks(tmp_path, monkeypatch):
+def test_output_folder_checks(tmp_path, monkeypatch, train_val):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(OutputDirError, match="not writable"):
-        train(tiny(epochs=1), TRAIN, [], blocker / "run", device="cpu", progress=False)
+        train(tiny(epochs=1), train_val[0], [], blocker / "run", device="cpu", progress=False)
     import shutil
 
     monkeypatch.setattr(shutil, "disk_usage", lambda p: SimpleNamespace(total=1, used=1, free=1000))
     with pytest.raises(OutputDirError, match="MiB free"):
-        train(tiny(epochs=1), TRAIN, [], tmp_path / "run", device="cpu", progress=False)
+        train(tiny(epochs=1), train_val[0], [], tmp_path / "run", device="cpu", progress=False)
 
 
-def test_cnn_baseline_and_crop_validation_use_the_same_loop(tmp_path):
+def test_cnn_baseline_and_crop_validation_use_the_same_loop(tmp_path, train_val):
     cfg = tiny(arch="cnn", model={"channels": 8, "num_blocks": 1}, epochs=1, val_mode="both")
-    res = train(cfg, TRAIN, VAL, tmp_path, device="cpu", progress=False)
+    res = train(cfg, train_val[0], train_val[1], tmp_path, device="cpu", progress=False)
     rec = res.history[-1]
     assert np.isfinite(rec["loss"]) and "val_psnr" in rec and "val_crops_psnr" in rec
     ck = load_checkpoint(res.last_path)
     assert ck["arch"] == "cnn" and ck["model_config"]["channels"] == 8
 
 
-def test_stop_request_from_callback(tmp_path):
-    res = train(tiny(epochs=5, val_every=0), TRAIN, [], tmp_path, device="cpu", progress=False,
+def test_stop_request_from_callback(tmp_path, train_val):
+    res = train(tiny(epochs=5, val_every=0), train_val[0], [], tmp_path, device="cpu", progress=False,
                 callback=lambda record, model: record["epoch"] == 2)
     assert res.stopped_early and len(res.history) == 2
     assert load_checkpoint(res.last_path)["epoch"] == 2 and res.best_path is None
 
 
-def test_dataloader_workers_give_the_same_crops(tmp_path):
+def test_dataloader_workers_give_the_same_crops(tmp_path, train_val):
     """Crops are a pure function of (seed, epoch, index): worker processes change nothing."""
     cfg = tiny(epochs=2, val_every=0)
-    a = train(cfg, TRAIN, [], tmp_path / "w0", device="cpu", progress=False)
-    b = train(cfg.replace(num_workers=2), TRAIN, [], tmp_path / "w2", device="cpu", progress=False)
+    a = train(cfg, train_val[0], [], tmp_path / "w0", device="cpu", progress=False)
+    b = train(cfg.replace(num_workers=2), train_val[0], [], tmp_path / "w2", device="cpu", progress=False)
     sa, sb = a.model.state_dict(), b.model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)

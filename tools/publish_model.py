@@ -96,7 +96,8 @@ def main(argv=None) -> int:
     from safetensors.torch import load_file  # noqa: F401  (fail early if missing)
 
     from inr_lib.data import list_cave_scenes, split_available
-    from inr_lib.pretrained import _sha256, card
+    from inr_lib.io import sha256_file
+    from inr_lib.pretrained import card
 
     run = ROOT / "runs" / "zoo" / a.name
     ckpt, cfg, wpath = export_weights(a.name, run, a.dtype)
@@ -131,7 +132,7 @@ def main(argv=None) -> int:
                      "machine": _machine(), "torch": torch.__version__,
                      "weights_from": "last.pt (the final epoch; no selection on the test scenes)"},
         "code_commit": ",".join(_commits(a.name)) or "unknown",
-        "weights": {"file": wpath.name, "sha256": _sha256(wpath), "dtype": a.dtype,
+        "weights": {"file": wpath.name, "sha256": sha256_file(wpath), "dtype": a.dtype,
                     "bytes": wpath.stat().st_size},
         "recommended_mode": a.mode,
         "evaluation": {},

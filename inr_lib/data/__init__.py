@@ -11,7 +11,9 @@ float32 ``(3, H, W)`` or None, ``wavelengths`` 400..700 nm)::
 
 Modules: :mod:`~inr_lib.data.cave`, :mod:`~inr_lib.data.nus`,
 :mod:`~inr_lib.data.ntire2018`, :mod:`~inr_lib.data.synthetic`,
-:mod:`~inr_lib.data.download`; training crops are in :mod:`inr_lib.data.patches`.
+:mod:`~inr_lib.data.download`; where the data live is :mod:`~inr_lib.data.roots`,
+``--data``/``--split`` specifications :mod:`~inr_lib.data.spec` (:func:`load_data`);
+training crops are in :mod:`inr_lib.data.patches`.
 """
 from ._io import DataFormatError
 from .cave import (
@@ -28,36 +30,14 @@ from .cave import (
 from .download import CAVE_URL, DownloadError, UnsafeArchiveError, download_cave
 from .ntire2018 import load_ntire2018
 from .nus import load_nus
-from .scene import Scene
-from .synthetic import (
-    DataRoot,
-    default_data_root,
-    ensure_synthetic_cave,
-    make_synthetic_cave,
-    resolve_cave_root,
-)
+from .roots import DataRoot, default_data_root, resolve_cave_root
+from .scene import Scene, scene_rgb
+from .spec import load_data, parse_split
+from .synthetic import ensure_synthetic_cave, make_synthetic_cave
 
-__all__ = [
-    "Scene",
-    "DataFormatError",
-    "CAVE_SCENES",
-    "SceneDir",
-    "list_cave_scenes",
-    "load_cave_scene",
-    "load_cave",
-    "iter_cave",
-    "cave_split",
-    "list_cave_splits",
-    "split_available",
-    "CAVE_URL",
-    "DownloadError",
-    "UnsafeArchiveError",
-    "download_cave",
-    "load_ntire2018",
-    "load_nus",
-    "DataRoot",
-    "default_data_root",
-    "ensure_synthetic_cave",
-    "make_synthetic_cave",
-    "resolve_cave_root",
-]
+from . import cave as _cave
+from . import roots as _roots
+
+__all__ = ["Scene", "scene_rgb", "DataFormatError", *_cave.__all__, "CAVE_URL", "DownloadError",
+           "UnsafeArchiveError", "download_cave", "load_ntire2018", "load_nus", *_roots.__all__,
+           "ensure_synthetic_cave", "make_synthetic_cave", "load_data", "parse_split"]

@@ -215,19 +215,33 @@ def read_mat(path: PathLike, wanted: Iterable[str]) -> MatData:
     import h5py
 
     if h5py.is_hdf5(str(path)):
-        with h5py.File(path, "r") as f:
-            keys = [k for k in f.keys() if not k.startswith("#") and isinstance(f[k], h5py.Dataset)]
-            arrays = {}
-            for k in wanted:
-                if k in keys:
-                    a = np.asarray(f[k])
-                    if a.dtype.kind not in "uif":
-                        raise DataFormatError(
-                            f"{path}: variable {k!r} has non-numeric type {a.dtype}; expected "
-                            "a numeric array"
-                        )
-                    arrays[k] = a.T  # reverse h5py's axis order back to MATLAB's
-        return MatData(path, "v7.3", keys, arrays)
+        try:
+            return _read_mat_v73(path, wanted)
+        except (OSError, KeyError, RuntimeError) as e:   # h5py's errors do not name the file
+            raise DataFormatError(f"{path}: damaged or truncated MAT v7.3 (HDF5) file "
+                                  f"({' '.join(str(e).split())}); copy or save it again") from None
+    return _read_mat_v5(path, wanted)
+
+
+def _read_mat_v73(path: Path, wanted: list) -> MatData:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        keys = [k for k in f.keys() if not k.startswith("#") and isinstance(f[k], h5py.Dataset)]
+        arrays = {}
+        for k in wanted:
+            if k in keys:
+                a = np.asarray(f[k])
+                if a.dtype.kind not in "uif":
+                    raise DataFormatError(
+                        f"{path}: variable {k!r} has non-numeric type {a.dtype}; expected "
+                        "a numeric array"
+                    )
+                arrays[k] = a.T  # reverse h5py's axis order back to MATLAB's
+    return MatData(path, "v7.3", keys, arrays)
+
+
+def _read_mat_v5(path: Path, wanted: list) -> MatData:
     import scipy.io
 
     try:

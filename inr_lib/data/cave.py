@@ -381,7 +381,8 @@ def _names(scenes) -> list:
     return [s.name if isinstance(s, (SceneDir, Scene)) else str(s) for s in scenes]
 
 
-def split_available(scenes: Iterable, split: Union[str, dict, None] = None) -> dict:
+def split_available(scenes: Iterable, split: Union[str, dict, None] = None,
+                    require: Sequence[str] = ("train", "test")) -> dict:
     """Partition the scenes you have into train and test.
 
     Args:
@@ -396,6 +397,8 @@ def split_available(scenes: Iterable, split: Union[str, dict, None] = None) -> d
             * else (e.g. synthetic scenes), a deterministic fallback: sorted names, every
               4th one (indices 3, 7, 11, ...) to test, the rest to train (with fewer than
               4 scenes, the last one to test).
+        require: the parts that must not be empty (``("test",)`` to score a checkpoint on a
+            folder that holds only test scenes; ``()`` for none).
 
     Returns:
         ``{"train": [...], "test": [...], "split": name used, "missing": split scenes that
@@ -403,7 +406,7 @@ def split_available(scenes: Iterable, split: Union[str, dict, None] = None) -> d
         Lists keep the split's order.
 
     Raises:
-        ValueError: the result would have an empty train or test set.
+        ValueError: a part in ``require`` would be empty.
     """
     avail = _names(scenes)
     aset = set(avail)
@@ -436,10 +439,12 @@ def split_available(scenes: Iterable, split: Union[str, dict, None] = None) -> d
         "missing": [n for n in list(parts["train"]) + list(parts["test"]) if n not in aset],
         "unassigned": [n for n in avail if n not in mentioned],
     }
-    if not train or not test:
+    if any(not result[p] for p in require):
+        want = "both non-empty" if set(require) == {"train", "test"} else \
+            " and ".join(require) + " non-empty"
         raise ValueError(
             f"split {label!r} over the available scenes {sorted(aset)} leaves "
-            f"{len(train)} train and {len(test)} test scenes; expected both non-empty. "
+            f"{len(train)} train and {len(test)} test scenes; expected {want}. "
             f"Use another split ({list_cave_splits()}), split=None for automatic, or a dict"
         )
     return result

@@ -256,6 +256,24 @@ def _has_scenes(dest: Path) -> bool:
         return False
 
 
+def _check_is_zip(archive: Path, url: str, downloaded: bool) -> None:
+    """Raise DataFormatError unless ``archive`` is a zip; a bad file is removed only when this
+    call downloaded it."""
+    if zipfile.is_zipfile(archive):
+        return
+    with open(archive, "rb") as f:
+        head = f.read(16)
+    what = ("a truncated or damaged zip archive (it starts like a zip but its directory at the "
+            "end is missing)" if head.startswith(b"PK") else
+            f"not a zip archive (it starts with {head!r}: an error page?)")
+    if downloaded:
+        archive.unlink()
+        raise DataFormatError(f"the file downloaded from {url} is {what}; it was removed. Check "
+                              "the URL, then call download_cave again")
+    raise DataFormatError(f"{archive} is {what}; it is left untouched. Replace it with a good "
+                          "copy, or move it away and call download_cave again to download it")
+
+
 def download_cave(dest, url: str = CAVE_URL, sha256: str | None = None, size: int | None = None,
                   progress: bool = True, force: bool = False, keep_archive: bool = False) -> Path:
     """Download and extract the CAVE database into ``dest``; returns ``Path(dest)``.
@@ -269,7 +287,9 @@ def download_cave(dest, url: str = CAVE_URL, sha256: str | None = None, size: in
         size: expected size in bytes, checked when given.
         progress: tqdm progress bar.
         force: download even if ``dest`` already holds CAVE scenes.
-        keep_archive: keep the zip in ``dest`` after extraction.
+        keep_archive: keep the zip in ``dest`` after extraction. A zip that was already in
+            ``dest`` (e.g. ``url`` is a ``file://`` URL of ``dest/complete_ms_data.zip``) is
+            never deleted, damaged or not: only a file this call downloaded is.
 
     Does nothing (no network access) when ``dest`` already holds CAVE scenes. A partial
     ``.part`` download from an earlier call is resumed. See the module docstring for the
@@ -281,32 +301,32 @@ def download_cave(dest, url: str = CAVE_URL, sha256: str | None = None, size: in
     dest.mkdir(parents=True, exist_ok=True)
     name = Path(urllib.request.url2pathname(url.rsplit("/", 1)[-1])).name or "cave.zip"
     archive = dest / name
+    downloaded = False        # only a file this call downloaded is ever deleted
     if not archive.exists():
         download_file(url, archive, sha256=sha256, size=size, progress=progress)
+        downloaded = True
     elif sha256 is not None and _sha256(archive).lower() != sha256.lower():
-        archive.unlink()
-        download_file(url, archive, sha256=sha256, size=size, progress=progress)
-    if not zipfile.is_zipfile(archive):  # e.g. an HTML error page saved under the zip's name
-        with open(archive, "rb") as f:
-            head = f.read(16)
-        archive.unlink()
         raise DataFormatError(
-            f"the file downloaded from {url} is not a zip archive (it starts with {head!r}: an "
-            "error page?); it was removed. Check the URL, then call download_cave again"
-        )
+            f"{archive} exists but its SHA-256 is not {sha256.lower()}; it is left untouched. "
+            "Move or delete it yourself, then call download_cave again")
+    _check_is_zip(archive, url, downloaded)
     try:
         safe_extract_zip(archive, dest)
     except UnsafeArchiveError:
         raise  # kept for inspection; nothing of it was extracted
     except DataFormatError as e:  # a damaged member: don't reuse this archive
+        if not downloaded:
+            raise DataFormatError(f"{e} (the file {archive} is left as it is: replace it with a "
+                                  "good copy, or move it away and call download_cave again to "
+                                  "download it)") from None
         archive.unlink()
-        raise DataFormatError(f"{e}; the damaged archive was removed, so calling download_cave "
-                              "again fetches it afresh") from None
+        raise DataFormatError(f"{e}; the damaged archive was removed (it was downloaded by this "
+                              "call), so calling download_cave again downloads it afresh") from None
     if not _has_scenes(dest):
         raise DataFormatError(
             f"extracted {archive} into {dest} but found no CAVE scenes there; is {url} the "
             "CAVE complete_ms_data.zip?"
         )
-    if not keep_archive:
+    if downloaded and not keep_archive:
         archive.unlink()
     return dest

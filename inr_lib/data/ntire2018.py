@@ -56,6 +56,46 @@ def _check_wavelengths(bands, path: Path) -> None:
         )
 
 
+def _scale_rule(cube, path: Path, key: str, white_level: float, hi: float):
+    """``(white_level to use, rule as text)``: a float cube already within [0, 1] (with
+    fractional values) is not divided by 4095 again (with a warning); otherwise the given
+    ``white_level``."""
+    import warnings
+
+    if white_level == NTIRE2018_WHITE_LEVEL and cube.dtype.kind == "f" and hi <= 1.0 and \
+            np.any(cube != np.round(cube)):
+        warnings.warn(f"{path}: {key!r} already lies in [0, 1] (max {hi:g}), so it is taken as "
+                      f"normalised and not divided by {NTIRE2018_WHITE_LEVEL}; pass white_level= "
+                      f"to choose the scale yourself")
+        return 1.0, "float data within [0, 1]: taken as already normalised (not divided by 4095)"
+    return white_level, f"divided by white_level {white_level:g}"
+
+
+def _orient_like_rgb(hsi, rgb, path: Path, rgb_path):
+    """Transpose ``hsi`` (31, H, W) when the RGB image shows it is stored transposed (its
+    shape is H/W swapped, or, for a square scene, its brightness pattern matches the
+    transposed cube far better), with a warning. Returns ``(hsi, rule as text)``."""
+    import warnings
+
+    def corr(a, b):
+        a, b = a - a.mean(), b - b.mean()
+        d = float(np.sqrt((a * a).sum() * (b * b).sum()))
+        return float((a * b).sum()) / d if d > 0 else 0.0
+
+    H, W = hsi.shape[1:]
+    swapped = rgb.shape[1:] == (W, H) and H != W
+    if H == W and H > 1:
+        grey, lum = hsi.mean(0), rgb.mean(0)
+        c_as, c_t = corr(grey, lum), corr(grey.T, lum)
+        swapped = c_t > 0.5 and c_t > c_as + 0.2
+    if not swapped:
+        return hsi, "as stored (checked against the RGB image)"
+    warnings.warn(f"{path}: the spectral cube is stored transposed relative to {rgb_path}; "
+                  f"it was transposed to match the RGB image (meta['orientation'] says so)")
+    return np.ascontiguousarray(hsi.transpose(0, 2, 1)), \
+        "transposed to match the RGB image (the file stores it the other way round)"
+
+
 def load_ntire2018(mat_path: PathLike, rgb_path: PathLike | None = None, key: str = "rad",
                    track: str | None = None,
                    white_level: float = NTIRE2018_WHITE_LEVEL) -> Scene:
@@ -67,11 +107,14 @@ def load_ntire2018(mat_path: PathLike, rgb_path: PathLike | None = None, key: st
         key: variable holding the cube (``"rad"`` in the challenge files).
         track: ``None`` (Clean first, then RealWorld), ``"clean"`` or ``"realworld"``; only
             used when ``rgb_path`` is None.
-        white_level: divisor giving [0, 1]; 4095 for the 12-bit challenge data.
+        white_level: divisor giving [0, 1]; 4095 for the 12-bit challenge data. With the
+            default, a float cube already within [0, 1] is taken as normalised (warning;
+            ``meta["scale_rule"]`` records which rule was used).
 
     Returns:
         :class:`Scene` with ``hsi`` float32 ``(31, H, W)`` = ``rad / white_level`` in the
-        image's own orientation (row = y), ``rgb`` float32 ``(3, H, W)`` (8-bit / 255) or
+        image's own orientation (row = y; a cube stored transposed relative to the RGB
+        image is transposed back, with a warning and ``meta["orientation"]``), ``rgb`` float32 ``(3, H, W)`` (8-bit / 255) or
         ``None`` when no RGB file was found (``meta["rgb_path"]`` is then ``None``).
 
     Raises:
@@ -100,6 +143,7 @@ def load_ntire2018(mat_path: PathLike, rgb_path: PathLike | None = None, key: st
             "expected finite 12-bit data"
         )
     lo, hi = float(cube.min()), float(cube.max())
+    white_level, scale_rule = _scale_rule(cube, path, key, white_level, hi)
     if lo < 0 or hi > white_level:
         raise DataFormatError(
             f"{path}: {key!r} ranges over [{lo:g}, {hi:g}], expected [0, {white_level:g}]. "
@@ -113,17 +157,22 @@ def load_ntire2018(mat_path: PathLike, rgb_path: PathLike | None = None, key: st
     rgb = None
     if rgb_path is not None:
         rgb = read_rgb_image(rgb_path)
+        hsi, orientation = _orient_like_rgb(hsi, rgb, path, rgb_path)
         if rgb.shape[1:] != hsi.shape[1:]:
             raise DataFormatError(
                 f"{rgb_path}: RGB is {rgb.shape[1]}x{rgb.shape[2]} (HxW) but the spectra are "
                 f"{hsi.shape[1]}x{hsi.shape[2]}; expected the same size (wrong pairing?)"
             )
+    else:
+        orientation = "as stored (not checked: no RGB image to compare with)"
     meta = {
         "dataset": "ntire2018",
         "path": str(path),
         "mat_format": mat.format,
         "key": key,
         "white_level": white_level,
+        "scale_rule": scale_rule,
+        "orientation": orientation,
         "rgb_path": None if rgb_path is None else str(rgb_path),
     }
     return Scene(name=path.stem, hsi=hsi, rgb=rgb, wavelengths=WAVELENGTHS.astype(np.float64),

@@ -166,6 +166,13 @@ def load_nus(
     if w is None:
         w = 400.0 + 10.0 * np.arange(bands.shape[0])
         w_source = "assumed 400 + 10 k nm (no wavelength vector in the file)"
+        if w[-1] < 700 - _TOL and not extrapolate:
+            raise DataFormatError(
+                f"{path}: {cube_key!r} has shape {cube.shape} (MATLAB order) and the file has no "
+                f"wavelength vector, so its last axis ({bands.shape[0]} values) was taken as bands "
+                f"at 400, 410, ... nm, ending at {w[-1]:g} nm, short of 700 nm. If the bands lie "
+                f"on another axis (a cube stored bands-first), pass wavelengths= (a vector of the "
+                f"band centres in nm; the axis of that length is used)")
     if w.size != bands.shape[0]:
         raise DataFormatError(
             f"{path}: {w.size} wavelengths ({w_source}) for a cube with {bands.shape[0]} bands"

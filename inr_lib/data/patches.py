@@ -1,4 +1,4 @@
-"""Training crops and full-image evaluation sets built from in-memory scenes.
+"""Training crops built from in-memory scenes.
 
 :class:`PatchDataset` serves random square crops ``(rgb (3, s, s), hsi (31, s, s))`` from
 a list of :class:`~inr_lib.data.Scene` objects, with random flips and transposes (the 8
@@ -16,12 +16,11 @@ training scene contributes ``crops_per_scene`` crops per epoch, as in the paper:
 crops x 18 scenes = 1008); the order in which indices are visited is the sampler's job
 (``torch.utils.data.DistributedSampler`` with the run's seed, see :mod:`inr_lib.train`).
 
-:class:`FullImageDataset` serves whole scenes for evaluation.
-
 The RGB input is either the scene's own RGB image (``rgb_source="dataset"``, e.g. CAVE's
 ``*_RGB.bmp``) or synthesised from the spectra with a named camera/observer response
 (``rgb_source="cie1964"``, ... via :func:`inr_lib.spectral.project`); see
-:func:`scene_rgb`.
+:func:`inr_lib.data.scene_rgb`. The symmetries are :func:`inr_lib.tiling.apply_symmetry`,
+the same that the inference self-ensemble undoes.
 """
 from __future__ import annotations
 
@@ -32,8 +31,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["CropParams", "crop_params", "apply_symmetry", "scene_rgb", "PatchDataset",
-           "FullImageDataset"]
+from ..tiling import apply_symmetry
+from .scene import scene_rgb
+
+__all__ = ["CropParams", "crop_params", "PatchDataset"]
 
 
 @dataclass(frozen=True)
@@ -66,49 +67,6 @@ def crop_params(seed: int, epoch: int, index: int, *, crops_per_scene: int,
     left = int(rng.integers(0, W - size + 1))
     fv, fh, tr = (bool(b) for b in rng.integers(0, 2, size=3)) if augment else (False,) * 3
     return CropParams(scene, top, left, fv, fh, tr)
-
-
-def apply_symmetry(x: torch.Tensor, flip_v: bool, flip_h: bool, transpose: bool) -> torch.Tensor:
-    """Apply flips, then a transpose, to the last two axes of ``x`` ``(..., H, W)``."""
-    dims = [d for d, on in ((-2, flip_v), (-1, flip_h)) if on]
-    if dims:
-        x = torch.flip(x, dims)
-    if transpose:
-        x = x.transpose(-2, -1)
-    return x
-
-
-def scene_rgb(scene, rgb_source: str = "dataset") -> np.ndarray:
-    """The RGB input of a scene, ``(3, H, W)`` float32 in [0, 1].
-
-    Args:
-        scene: a :class:`~inr_lib.data.Scene` (``hsi`` (31, H, W), ``rgb`` (3, H, W) or None).
-        rgb_source: ``"dataset"`` for the scene's own RGB image, or the name of a response
-            known to :func:`inr_lib.spectral.get_response` (e.g. ``"cie1964"``), in which
-            case the RGB is ``inr_lib.spectral.project(scene.hsi, response)``.
-    """
-    if rgb_source == "dataset":
-        if scene.rgb is None:
-            raise ValueError(f"scene {scene.name!r} has no RGB image of its own, but "
-                             f"rgb_source='dataset' was requested; use a synthesised RGB "
-                             f"instead, e.g. rgb_source='cie1964'")
-        rgb = np.asarray(scene.rgb, dtype=np.float32)
-    else:
-        from .. import spectral
-
-        try:
-            response = spectral.get_response(rgb_source)
-        except (KeyError, ValueError) as e:
-            raise ValueError(f"unknown rgb_source {rgb_source!r}: expected 'dataset' or a "
-                             f"response name known to inr_lib.spectral ({e})") from None
-        rgb = spectral.project(np.asarray(scene.hsi, dtype=np.float32), response)
-        rgb = rgb.detach().cpu().numpy() if torch.is_tensor(rgb) else np.asarray(rgb)
-        rgb = rgb.astype(np.float32, copy=False)
-    hsi_hw = tuple(np.shape(scene.hsi)[-2:])
-    if rgb.ndim != 3 or rgb.shape[0] != 3 or tuple(rgb.shape[1:]) != hsi_hw:
-        raise ValueError(f"scene {scene.name!r}: expected an RGB image of shape (3, {hsi_hw[0]}, "
-                         f"{hsi_hw[1]}) to match its spectra, found {tuple(rgb.shape)}")
-    return np.ascontiguousarray(rgb)
 
 
 def _as_tensor(x) -> torch.Tensor:
@@ -174,23 +132,3 @@ class PatchDataset(Dataset):
         rgb = apply_symmetry(self.rgb[p.scene][win], p.flip_v, p.flip_h, p.transpose)
         hsi = apply_symmetry(self.hsi[p.scene][win], p.flip_v, p.flip_h, p.transpose)
         return rgb.contiguous(), hsi.contiguous()
-
-
-class FullImageDataset(Dataset):
-    """Whole scenes for evaluation: ``ds[i]`` is ``(rgb (3, H, W), hsi (31, H, W))`` tensors.
-
-    ``ds.names[i]`` is the scene name. Args as in :class:`PatchDataset`.
-    """
-
-    def __init__(self, scenes: Sequence, rgb_source: str = "dataset"):
-        scenes = list(scenes)
-        self.names = [s.name for s in scenes]
-        self.hsi = [_as_tensor(s.hsi) for s in scenes]
-        self.rgb = [torch.from_numpy(scene_rgb(s, rgb_source)) for s in scenes]
-        self.rgb_source = rgb_source
-
-    def __len__(self) -> int:
-        return len(self.hsi)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.rgb[index], self.hsi[index]

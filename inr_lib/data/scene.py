@@ -5,9 +5,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import spectral
 from ..spectral import WAVELENGTHS
 
-__all__ = ["Scene"]
+__all__ = ["Scene", "scene_rgb"]
 
 
 def _check_image(arr, what: str, channels: int | None) -> None:
@@ -96,3 +97,34 @@ class Scene:
             f"wavelengths={self.wavelengths[0]:g}..{self.wavelengths[-1]:g} nm, "
             f"meta keys={sorted(self.meta)})"
         )
+
+
+def scene_rgb(scene, rgb_source: str = "dataset") -> np.ndarray:
+    """The RGB input of a scene, ``(3, H, W)`` float32 in [0, 1].
+
+    Args:
+        scene: a :class:`~inr_lib.data.Scene` (``hsi`` (31, H, W), ``rgb`` (3, H, W) or None).
+        rgb_source: ``"dataset"`` for the scene's own RGB image, or the name of a response
+            known to :func:`inr_lib.spectral.get_response` (e.g. ``"cie1964"``), in which
+            case the RGB is ``inr_lib.spectral.project(scene.hsi, response)``.
+    """
+    if rgb_source == "dataset":
+        if scene.rgb is None:
+            raise ValueError(f"scene {scene.name!r} has no RGB image of its own, but "
+                             f"rgb_source='dataset' was requested; use a synthesised RGB "
+                             f"instead, e.g. rgb_source='cie1964'")
+        rgb = np.asarray(scene.rgb, dtype=np.float32)
+    else:
+        try:
+            response = spectral.get_response(rgb_source)
+        except (KeyError, ValueError) as e:
+            raise ValueError(f"unknown rgb_source {rgb_source!r}: expected 'dataset' or a "
+                             f"response name known to inr_lib.spectral ({e})") from None
+        rgb = spectral.project(np.asarray(scene.hsi, dtype=np.float32), response)
+        rgb = rgb.detach().cpu().numpy() if hasattr(rgb, "detach") else np.asarray(rgb)
+        rgb = rgb.astype(np.float32, copy=False)
+    hsi_hw = tuple(np.shape(scene.hsi)[-2:])
+    if rgb.ndim != 3 or rgb.shape[0] != 3 or tuple(rgb.shape[1:]) != hsi_hw:
+        raise ValueError(f"scene {scene.name!r}: expected an RGB image of shape (3, {hsi_hw[0]}, "
+                         f"{hsi_hw[1]}) to match its spectra, found {tuple(rgb.shape)}")
+    return np.ascontiguousarray(rgb)

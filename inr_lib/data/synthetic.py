@@ -26,13 +26,8 @@ bytes. How a scene is made (``rng`` seeded with ``(seed, scene index)``):
    cube (the ``"cie1964"`` response by default), rounded to 8 bits, no gamma. What was used
    is written to ``synthetic.json`` in each scene folder and to ``SYNTHETIC.json`` at the root.
 
-Where data live (:func:`resolve_cave_root`):
-
-* ``INR_DATA`` (environment variable) is the data folder; default ``~/.cache/inr_lib``
-  (:func:`default_data_root`). Real CAVE is expected in ``$INR_DATA/cave`` (where
-  ``download_cave(default_data_root() / "cave")`` puts it).
-* The development copy ``../shared/data/cave`` next to the project checkout.
-* Otherwise the synthetic dataset in ``$INR_DATA/synthetic_cave``, created on demand.
+Where the data live (real CAVE if present, else this dataset made on demand) is
+:mod:`inr_lib.data.roots`.
 """
 from __future__ import annotations
 
@@ -42,7 +37,6 @@ import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -53,16 +47,15 @@ __all__ = [
     "reflectance_library",
     "make_synthetic_cave",
     "ensure_synthetic_cave",
-    "default_data_root",
-    "DataRoot",
-    "resolve_cave_root",
+    "SYNTHETIC_MANIFEST",
+    "is_synthetic_complete",
 ]
 
 #: scikit-image sample photographs used for spatial structure (all ship with the wheel).
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle", "immunohistochemistry",
           "colorwheel")
 _VERSION = 1
-_MANIFEST = "SYNTHETIC.json"
+_MANIFEST = SYNTHETIC_MANIFEST = "SYNTHETIC.json"
 _SRGB_TO_Y = np.array([0.2126, 0.7152, 0.0722])
 
 
@@ -293,13 +286,27 @@ def _complete(root: Path, want: dict) -> list | None:
     return dirs
 
 
+def _refuse_foreign_folder(root: Path) -> None:
+    """Raise FileExistsError unless ``root`` is absent, empty, or a synthetic dataset this
+    library wrote (it has the manifest): a folder the library did not create is never deleted."""
+    if root.is_symlink() or (root.exists() and not root.is_dir()):
+        raise FileExistsError(f"{root} exists and is not a folder; choose another folder for the "
+                              f"synthetic dataset (synthetic:DIR)")
+    if root.is_dir() and not (root / _MANIFEST).is_file() and any(root.iterdir()):
+        raise FileExistsError(f"{root} is a non-empty folder that does not hold a synthetic "
+                              f"dataset written by inr_lib; it is left untouched. Choose a new or "
+                              f"empty folder for synthetic:DIR")
+
+
 def ensure_synthetic_cave(root, n_scenes: int = 8, size: int = 128, seed: int = 0,
                           response: str = "cie1964", illuminant: str = "D65") -> list:
     """Reuse the synthetic dataset at ``root`` if it was made with these arguments, else make it.
 
     Creation happens in a temporary sibling folder that is renamed to ``root`` at the end,
-    so an interrupted run or a concurrent process never sees half a dataset. A folder made
-    with other arguments is replaced. Returns the scene folders (``list[Path]``).
+    so an interrupted run or a concurrent process never sees half a dataset. A synthetic
+    dataset made with other arguments is replaced; an empty folder is filled; any other
+    existing folder is refused (FileExistsError), never deleted. Returns the scene folders
+    (``list[Path]``).
     """
     root = Path(root).expanduser()
     want = {"version": _VERSION, "seed": seed, "size": size, "n_scenes": n_scenes,
@@ -307,13 +314,18 @@ def ensure_synthetic_cave(root, n_scenes: int = 8, size: int = 128, seed: int = 
     dirs = _complete(root, want)
     if dirs is not None:
         return dirs
+    _refuse_foreign_folder(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
         make_synthetic_cave(tmp, n_scenes=n_scenes, size=size, seed=seed, response=response,
                             illuminant=illuminant)
         if root.exists() and _complete(root, want) is None:
-            shutil.rmtree(root)
+            _refuse_foreign_folder(root)   # checked again: it may have changed meanwhile
+            if (root / _MANIFEST).is_file():
+                shutil.rmtree(root)        # a synthetic dataset this library wrote
+            else:
+                root.rmdir()               # empty
         try:
             os.replace(tmp, root)
         except OSError:
@@ -324,81 +336,6 @@ def ensure_synthetic_cave(root, n_scenes: int = 8, size: int = 128, seed: int = 
     return _complete(root, want)
 
 
-# --------------------------------------------------------------------------------------------
-# where the data are
-
-
-def default_data_root() -> Path:
-    """``$INR_DATA`` if set, else ``~/.cache/inr_lib`` (not created here)."""
-    return Path(os.environ.get("INR_DATA") or "~/.cache/inr_lib").expanduser()
-
-
-def _dev_cave() -> Path:
-    """``../shared/data/cave`` relative to the project checkout (the folder above inr_lib/)."""
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cave"
-
-
-class DataRoot(NamedTuple):
-    """Result of :func:`resolve_cave_root`: ``path`` (a CAVE-layout folder), ``kind``
-    (``"cave"`` or ``"synthetic"``) and ``source`` (how it was found, for printing)."""
-
-    path: Path
-    kind: str
-    source: str
-
-    def __str__(self) -> str:
-        what = "real CAVE data" if self.kind == "cave" else "synthetic CAVE-layout data"
-        return f"{what} at {self.path} ({self.source})"
-
-
-def _has_real_scenes(folder: Path) -> bool:
-    from ._io import DataFormatError
-    from .cave import list_cave_scenes
-
-    if not folder.is_dir() or (folder / _MANIFEST).exists():
-        return False
-    try:
-        return bool(list_cave_scenes(folder))
-    except (FileNotFoundError, DataFormatError):
-        return False
-
-
-def resolve_cave_root(kind: str | None = None, create: bool = True, **synthetic_kwargs) -> DataRoot:
-    """Find the CAVE data to use, in this order:
-
-    1. ``$INR_DATA/cave`` (default ``~/.cache/inr_lib/cave``) holding real CAVE scenes;
-    2. the development copy ``../shared/data/cave`` next to the project checkout;
-    3. the synthetic dataset ``$INR_DATA/synthetic_cave``, made on demand by
-       :func:`ensure_synthetic_cave` (``synthetic_kwargs`` are passed on).
-
-    Args:
-        kind: ``None`` (the order above), ``"cave"`` (real data only; FileNotFoundError if
-            absent) or ``"synthetic"`` (skip real data).
-        create: make the synthetic dataset if needed (else FileNotFoundError).
-
-    Returns:
-        :class:`DataRoot` ``(path, kind, source)``; ``print(resolve_cave_root())`` says which.
-    """
-    if kind not in (None, "cave", "synthetic"):
-        raise ValueError(f"kind must be None, 'cave' or 'synthetic', found {kind!r}")
-    data = default_data_root()
-    env = "INR_DATA" if os.environ.get("INR_DATA") else "default INR_DATA=~/.cache/inr_lib"
-    if kind != "synthetic":
-        if _has_real_scenes(data / "cave"):
-            return DataRoot(data / "cave", "cave", f"from {env}")
-        dev = _dev_cave()
-        if _has_real_scenes(dev):
-            return DataRoot(dev, "cave", "development copy ../shared/data/cave")
-        if kind == "cave":
-            raise FileNotFoundError(
-                f"no real CAVE data in {data / 'cave'} nor {dev}. Get it with "
-                f"inr_lib.data.download_cave({str(data / 'cave')!r}) or set INR_DATA"
-            )
-    synth = data / "synthetic_cave"
-    if create:
-        ensure_synthetic_cave(synth, **synthetic_kwargs)
-    elif _complete(synth, {}) is None:
-        raise FileNotFoundError(
-            f"no synthetic dataset at {synth}; call inr_lib.data.ensure_synthetic_cave({str(synth)!r})"
-        )
-    return DataRoot(synth, "synthetic", f"generated by inr_lib.data.synthetic under {env}")
+def is_synthetic_complete(root: str | os.PathLike) -> bool:
+    """True if ``root`` holds a complete synthetic dataset (of any arguments)."""
+    return _complete(Path(root), {}) is not None

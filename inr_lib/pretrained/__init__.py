@@ -17,7 +17,6 @@ The training configs are in ``configs/`` next to this file; ``tools/train_zoo.sh
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib import resources
 from pathlib import Path
@@ -119,14 +118,6 @@ def validate_card(data: dict) -> list[str]:
     return problems
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load(name: str, map_location: str | torch.device | None = None) -> nn.Module:
     """A shipped model in eval mode, float32, on ``map_location`` (default: CPU).
 
@@ -139,20 +130,21 @@ def load(name: str, map_location: str | torch.device | None = None) -> nn.Module
     """
     from safetensors.torch import load_file
 
-    from ..checkpoint import build_from_config
+    from ..archs import build
+    from ..io import sha256_file
 
     info = _read(name)
     path = _root() / "weights" / info["weights"]["file"]
     if not path.is_file():
         raise PretrainedError(f"the weights of {name!r} are missing: {path}; reinstall inr_lib")
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if digest != info["weights"]["sha256"]:
         raise PretrainedError(
             f"the weights {path} do not match their card (SHA-256 {digest[:12]}..., card "
             f"{info['weights']['sha256'][:12]}...): the file is damaged or was altered; "
             f"reinstall inr_lib")
     state = load_file(str(path))          # safetensors: tensors only, no code runs
-    model = build_from_config(info["arch"], info["model_config"])
+    model = build(info["arch"], info["model_config"])
     model.load_state_dict({k: v.float() for k, v in state.items()})
     model = model.eval().to(map_location or "cpu")
     model.checkpoint_info = {"path": f"pretrained:{name}", "sha256": digest,
