@@ -13,7 +13,8 @@ LIB = Path(__file__).resolve().parents[1] / "inr_lib"
 LAYERS = {
     "inr_lib": 2,
     "_version": 0, "runtime": 0, "spectral": 0, "metrics": 0, "tiling": 0,
-    "encoding": 0, "hypernet": 0, "pixelwise": 0, "spectral_basis": 0,
+    "encoding": 0, "hypernet": 0, "pixelwise": 0,
+    "spectral_basis": 1,
     "data": 1,
     "io": 2, "model": 2, "baselines": 2,
     "archs": 3,

@@ -99,7 +99,7 @@ class Scene:
         )
 
 
-def scene_rgb(scene, rgb_source: str = "dataset") -> np.ndarray:
+def scene_rgb(scene: "Scene", rgb_source: str = "dataset") -> np.ndarray:
     """The RGB input of a scene, ``(3, H, W)`` float32 in [0, 1].
 
     Args:
