@@ -70,11 +70,9 @@ def cmd_evaluate(args) -> int:
     PSNR/SSIM/SAM/RMSE/MRAE per scene, their means, per-band curves and the protocol to a
     JSON file.
     """
-    from .checkpoint import load_model
-
     check_outputs({"--json": args.json}, {"--checkpoint": args.checkpoint}, overwrite=args.force)
     device = _device(args)
-    model = load_model(args.checkpoint, map_location=device)
+    model = _load_model(args, device)
     _score(args, model, model.checkpoint_info["train_config"], device)
     return 0
 
@@ -119,13 +117,13 @@ def cmd_reconstruct(args) -> int:
     import numpy as np
     import torch
 
-    from .checkpoint import load_model
     from .evaluate import reconstruct
     from .io import ImageReadError, read_image, write_cube, write_preview
 
     out = _cube_path(args)
     device = _device(args)
-    model = load_model(args.checkpoint, map_location=device)
+    model = _load_model(args, device)
+    source = model.checkpoint_info["path"]
     tile, overlap = _window(args, model.checkpoint_info["train_config"])
     try:
         rgb, notes = read_image(args.rgb, gray_ok=args.gray_ok)
@@ -136,14 +134,14 @@ def cmd_reconstruct(args) -> int:
     x = _resized(torch.from_numpy(rgb)[None], args.size)
     H, W = x.shape[-2:]
     _check_free_space(out, 31 * H * W * 4 + 6 * H * W + 2**20)
-    print(f"reconstructing {args.rgb} ({H}x{W}) with {args.checkpoint}, "
+    print(f"reconstructing {args.rgb} ({H}x{W}) with {source}, "
           f"{'tiled ' + str(tile) + ' px' if args.mode == 'tiled' else 'whole image'}", file=sys.stderr)
     cube = reconstruct(model, x, mode=args.mode, tile=tile, overlap=overlap, device=device)[0].numpy()
     if not np.isfinite(cube).all():
-        raise CLIError(f"the reconstruction of {args.rgb} with {args.checkpoint} contains NaN/Inf "
+        raise CLIError(f"the reconstruction of {args.rgb} with {source} contains NaN/Inf "
                        f"values; nothing was written (try --mode tiled, or another checkpoint)")
     try:
-        write_cube(out, cube, {"source_image": str(args.rgb), "checkpoint": str(args.checkpoint),
+        write_cube(out, cube, {"source_image": str(args.rgb), "checkpoint": str(source),
                                "checkpoint_sha256": model.checkpoint_info["sha256"]})
     except OSError as e:   # disk full, folder removed: one clean line, no HDF5 tracebacks
         raise CLIError(f"--out {out}: could not write the cube ({' '.join(str(e).split())[:200]}); "
@@ -155,6 +153,18 @@ def cmd_reconstruct(args) -> int:
 
 
 # ====================================================================== pieces of commands
+def _load_model(args, device):
+    """The model of ``--checkpoint`` or ``--pretrained`` (eval mode, on ``device``), with
+    ``checkpoint_info`` (path, sha256, train_config) for the protocol."""
+    if getattr(args, "pretrained", None):
+        from .pretrained import load
+
+        return load(args.pretrained, map_location=device)
+    from .checkpoint import load_model
+
+    return load_model(args.checkpoint, map_location=device)
+
+
 def _device(args):
     from .runtime import pick_device
 
@@ -459,7 +469,8 @@ def _add_train(sub, prog: str) -> None:
 def _add_evaluate(sub, prog: str) -> None:
     p = _command(sub, prog, cmd_evaluate,                  "--checkpoint runs/quick/best.pt --data synthetic --json eval.json",
                  "--checkpoint best.pt --data cave:DIR --split default:test --mode whole "
-                 "--self-ensemble --json eval.json")
+                 "--self-ensemble --json eval.json",
+                 "--pretrained small --data cave:DIR --split dev18:test --json eval.json")
     _checkpoint(p)
     _common(p)
     _eval_options(p)
@@ -467,7 +478,8 @@ def _add_evaluate(sub, prog: str) -> None:
 
 def _add_reconstruct(sub, prog: str) -> None:
     p = _command(sub, prog, cmd_reconstruct,                  "--checkpoint runs/quick/best.pt --rgb photo.jpg --out cube.h5",
-                 "--checkpoint best.pt --rgb scan.png --size 512 512 --out cube.npy")
+                 "--checkpoint best.pt --rgb scan.png --size 512 512 --out cube.npy",
+                 "--pretrained small --rgb photo.jpg --out cube.h5")
     _checkpoint(p)
     p.add_argument("--rgb", required=True, metavar="IMAGE", help="input image")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
@@ -501,8 +513,12 @@ def _add_baseline(sub, prog: str) -> None:
 
 
 def _checkpoint(p) -> None:
-    p.add_argument("--checkpoint", required=True, metavar="CKPT",
-                   help="a checkpoint written by train (RUN_DIR/best.pt or RUN_DIR/last.pt)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--checkpoint", metavar="CKPT",
+                       help="a checkpoint written by train (RUN_DIR/best.pt or RUN_DIR/last.pt)")
+    which.add_argument("--pretrained", metavar="NAME",
+                       help="a model shipped with inr_lib (python -c \"import inr_lib.pretrained "
+                            "as p; print(p.available())\" lists them)")
 
 
 def _config_overrides(p, prefix: str = "") -> None:

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -33,6 +34,7 @@ def _tiny_zoo(root: Path) -> str:
         "name": "toy", "description": "a tiny untrained model for tests", "arch": "inr",
         "model_config": model.config.to_dict(), "params": sum(p.numel() for p in model.parameters()),
         "config_file": "inr_lib/configs/tiny.yaml",
+        "train_config": {"crop_size": 16, "val_overlap": 4, "rgb_source": "dataset"},
         "command": "python -m inr_lib train --config tiny --data synthetic --out runs/toy",
         "data": {"dataset": "synthetic", "split": "fallback", "train_scenes": [], "test_scenes": []},
         "training": {"epochs": 0, "steps": 0, "batch_size": 4, "samples": 0, "wall_time_s": 0,
@@ -96,6 +98,32 @@ def test_invalid_cards_are_reported(toy_zoo):
     (root / "cards" / f"{name}.json").write_text(json.dumps({**good, "arch": "gan"}))
     with pytest.raises(PretrainedError, match="arch must be"):
         pretrained.card(name)
+
+
+def test_command_line_takes_a_shipped_model(toy_zoo, synth, tmp_path, run_cli):
+    from PIL import Image
+
+    out = tmp_path / "eval.json"
+    rc, _, _, errors = run_cli(["evaluate", "--pretrained", "toy", "--data", synth,
+                                "--json", out, "--no-progress"])
+    assert rc == 0 and not errors
+    protocol = json.loads(out.read_text())["protocol"]
+    assert protocol["checkpoint"] == "pretrained:toy"
+    assert protocol["inference"]["tile"] == 16 and protocol["inference"]["overlap"] == 4
+    photo = tmp_path / "photo.png"
+    Image.fromarray((np.random.default_rng(0).random((20, 24, 3)) * 255).astype(np.uint8)).save(photo)
+    rc, _, _, errors = run_cli(["reconstruct", "--pretrained", "toy", "--rgb", photo,
+                                "--out", tmp_path / "cube.npy"])
+    assert rc == 0 and not errors
+    cube = np.load(tmp_path / "cube.npy")
+    assert cube.shape == (31, 20, 24)
+    with torch.no_grad():
+        want = pretrained.load("toy").predict(torch.from_numpy(
+            np.asarray(Image.open(photo), dtype=np.float32).transpose(2, 0, 1) / 255)[None], tile=16, overlap=4)
+    np.testing.assert_allclose(cube, want[0].clamp(0, 1).numpy(), atol=1e-6)
+    rc, _, _, errors = run_cli(["evaluate", "--pretrained", "nope", "--data", synth,
+                                "--json", tmp_path / "x.json"])
+    assert rc == 1 and "available: ['toy']" in errors[0]
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -122,7 +122,8 @@ def load(name: str, map_location: str | torch.device | None = None) -> nn.Module
     """A shipped model in eval mode, float32, on ``map_location`` (default: CPU).
 
     The model gets ``checkpoint_info`` (``path`` = ``pretrained:<name>``, the weights'
-    ``sha256``, ``epoch``, ``arch``) that :func:`inr_lib.evaluate.evaluate` records.
+    ``sha256``, ``epoch``, ``arch``, ``train_config``) that :func:`inr_lib.evaluate.evaluate`
+    records and the command line reads (the training crop size sets the tiled window).
 
     Raises:
         PretrainedError: unknown name, missing weights, or weights whose SHA-256 differs
@@ -148,5 +149,6 @@ def load(name: str, map_location: str | torch.device | None = None) -> nn.Module
     model.load_state_dict({k: v.float() for k, v in state.items()})
     model = model.eval().to(map_location or "cpu")
     model.checkpoint_info = {"path": f"pretrained:{name}", "sha256": digest,
-                             "epoch": int(info["training"]["epochs"]), "arch": info["arch"]}
+                             "epoch": int(info["training"]["epochs"]), "arch": info["arch"],
+                             "train_config": info.get("train_config")}
     return model
