@@ -51,7 +51,7 @@ from .spectral import WAVELENGTHS
 
 __all__ = ["SPECTRAL_RANGE", "DEFAULT_CONTINUOUS", "parse_spectral", "check_spectral",
            "bspline_basis", "cosine_basis", "basis_matrix", "as_wavelengths", "band_indices",
-           "target_wavelengths", "target_bands"]
+           "target_wavelengths", "target_bands", "interpolate_bands"]
 
 #: The trained wavelength range in nm (both ends included).
 SPECTRAL_RANGE = (400.0, 700.0)
@@ -221,3 +221,44 @@ def target_bands(pred, hsi, wavelengths: Sequence[float] | None):
         return pred, hsi
     idx = band_indices(wavelengths)
     return pred[:, idx], hsi[:, idx]
+
+
+def interpolate_bands(cube, from_wavelengths: Sequence[float], to_wavelengths: Sequence[float],
+                      kind: str = "linear") -> np.ndarray:
+    """Interpolate spectra sampled at some bands to other wavelengths, along the band axis.
+
+    The baselines of the held-out-band experiment (chapter "Continuous in wavelength"): a
+    model that predicts only the even bands, interpolated to the odd ones.
+
+    Args:
+        cube: ``(..., N, H, W)`` array or tensor, the N bands at ``from_wavelengths``.
+        from_wavelengths: the N wavelengths of ``cube`` in nm, increasing.
+        to_wavelengths: M wavelengths in nm inside ``[from[0], from[-1]]``.
+        kind: ``"linear"`` (straight lines between neighbouring bands) or ``"cubic"``
+            (a not-a-knot cubic spline through all N bands, ``scipy.interpolate.CubicSpline``).
+
+    Returns:
+        ``(..., M, H, W)`` float64 numpy array.
+
+    Raises:
+        ValueError: unknown ``kind``, wavelengths out of range or not increasing, or a band
+            count that does not match ``cube``.
+    """
+    from scipy.interpolate import CubicSpline
+
+    x = np.asarray(cube.detach().cpu() if hasattr(cube, "detach") else cube, dtype=np.float64)
+    src = np.asarray(list(from_wavelengths), dtype=np.float64)
+    dst = np.asarray(list(to_wavelengths), dtype=np.float64)
+    if kind not in ("linear", "cubic"):
+        raise ValueError(f"kind must be 'linear' or 'cubic', got {kind!r}")
+    if x.ndim < 3 or x.shape[-3] != src.size:
+        raise ValueError(f"cube has shape {x.shape}; expected (..., {src.size}, H, W) for "
+                         f"{src.size} source wavelengths")
+    if np.any(np.diff(src) <= 0) or dst.min() < src[0] or dst.max() > src[-1]:
+        raise ValueError(f"from_wavelengths must increase and cover to_wavelengths "
+                         f"({dst.min():g}..{dst.max():g} nm inside {src[0]:g}..{src[-1]:g} nm)")
+    if kind == "cubic":
+        return CubicSpline(src, x, axis=-3)(dst)
+    hi = np.clip(np.searchsorted(src, dst, side="right"), 1, src.size - 1)
+    t = ((dst - src[hi - 1]) / (src[hi] - src[hi - 1]))[:, None, None]
+    return (1 - t) * x[..., hi - 1, :, :] + t * x[..., hi, :, :]

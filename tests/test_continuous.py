@@ -267,3 +267,30 @@ def test_training_on_even_bands_never_sees_the_odd_ones(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     c, d = weights(cfg, scenes, "c"), weights(cfg, scrambled, "d")
     assert not all(torch.equal(c[k], d[k]) for k in c)
+
+
+def test_interpolate_bands_linear_and_cubic():
+    from inr_lib.spectral_basis import interpolate_bands
+
+    even, odd = WAVELENGTHS[::2], WAVELENGTHS[1::2]
+    rng = np.random.default_rng(0)
+    a, b = rng.random((2, 3, 4))
+    line = a[None] + b[None] * even[:, None, None]                  # (16, 3, 4), linear in nm
+    cube = np.stack([line, 2 * line])                                # (2, 16, 3, 4)
+    want = np.stack([a + b * w for w in odd])
+    for kind in ("linear", "cubic"):                                 # both reproduce a line
+        got = interpolate_bands(torch.from_numpy(cube), even, odd, kind)
+        assert got.shape == (2, 15, 3, 4)
+        np.testing.assert_allclose(got[0], want, atol=1e-12)
+        np.testing.assert_allclose(got[1], 2 * want, atol=1e-12)
+    quad = (even ** 2)[:, None, None] * np.ones((1, 2, 2))             # a parabola: cubic exact,
+    cubic = interpolate_bands(quad, even, odd, "cubic")[:, 0, 0]       # linear overshoots by h^2/4
+    linear = interpolate_bands(quad, even, odd, "linear")[:, 0, 0]
+    np.testing.assert_allclose(cubic, odd ** 2, rtol=1e-12)
+    np.testing.assert_allclose(linear - odd ** 2, 100.0, rtol=1e-9)
+    with pytest.raises(ValueError, match="cover"):
+        interpolate_bands(quad, even, [395.0], "linear")
+    with pytest.raises(ValueError, match="expected"):
+        interpolate_bands(quad, even[1:], odd, "linear")
+    with pytest.raises(ValueError, match="kind"):
+        interpolate_bands(quad, even, odd, "quadratic")
