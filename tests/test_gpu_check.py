@@ -132,7 +132,8 @@ def test_commands_run_with_the_real_tools_and_parse(staged, tmp_path):
     assert t["train_config"]["model_preset"] == "tiny"
     p = t["projection"]
     assert (p["paper"]["epochs"], p["colab"]["epochs"]) == (1000, 150)
-    assert p["paper"]["train_hours"] == pytest.approx(p["colab"]["train_hours"] * 1000 / 150, rel=0.02)
+    # hours are rounded to 2 decimals in the JSON: allow that rounding on top of 2 %
+    assert p["paper"]["train_hours"] == pytest.approx(p["colab"]["train_hours"] * 1000 / 150, rel=0.02, abs=0.04)
     # evaluation, tiled and whole
     for mode in ("tiled", "whole"):
         js = a.work / f"eval_{mode}.json"
