@@ -13,7 +13,6 @@ file, never a partial one (plus, after a hard kill, a stray temporary file that
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from ._hashing import sha256_file  # noqa: F401 (re-exported: one definition, shared with data)
 from ._version import __version__
 
 __all__ = ["atomic_write", "remove_stale_temp_files", "sha256_file", "ImageReadError",
@@ -98,15 +98,6 @@ def remove_stale_temp_files(folder: str | os.PathLike, names) -> list:
             except OSError:
                 pass
     return removed
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------ images

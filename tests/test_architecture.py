@@ -12,7 +12,7 @@ LIB = Path(__file__).resolve().parents[1] / "inr_lib"
 #: rest lazily) counts as the model's layer.
 LAYERS = {
     "inr_lib": 2,
-    "_version": 0, "runtime": 0, "spectral": 0, "metrics": 0, "tiling": 0,
+    "_version": 0, "_hashing": 0, "runtime": 0, "spectral": 0, "metrics": 0, "tiling": 0,
     "encoding": 0, "hypernet": 0, "pixelwise": 0,
     "spectral_basis": 1,
     "data": 1,

@@ -149,6 +149,19 @@ def test_nus_400_720_selects_400_700(tmp_path, fmt):
     np.testing.assert_allclose(scene.meta["illumination"], np.linspace(1, 2, 33)[:31], atol=1e-6)
 
 
+def test_nus_rgb_pairing_reads_and_checks_size(tmp_path):
+    scipy.io.savemat(tmp_path / "s.mat", {"tensor": nus_cube(31)})
+    rgb = np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "s.png")
+    scene = load_nus(tmp_path / "s.mat", rgb_path=tmp_path / "s.png")
+    np.testing.assert_array_equal(scene.rgb, rgb.transpose(2, 0, 1).astype(np.float32) / 255)
+    assert scene.meta["rgb_path"] == str(tmp_path / "s.png")
+    Image.fromarray(rgb[:, :-1]).save(tmp_path / "bad.png")  # 6 wide, 5 high
+    with pytest.raises(DataFormatError, match=r"bad\.png: RGB image is 6x5 \(WxH\) but the spectra "
+                       r"are 7x5; expected the same size"):
+        load_nus(tmp_path / "s.mat", rgb_path=tmp_path / "bad.png")
+
+
 def test_nus_420_720_needs_explicit_extrapolation(tmp_path):
     cube = nus_cube(31)
     scipy.io.savemat(tmp_path / "s.mat", {"tensor": cube, "bands": np.arange(420, 721, 10.0)})

@@ -87,6 +87,16 @@ def test_stale_part_restarted_cleanly_for_file_urls(tmp_path, cave_zip):
     assert sha256_file(target) == sha256_file(cave_zip)
 
 
+def test_one_sha256_definition_for_data_and_io(tmp_path):
+    import inr_lib.data.download as download
+    import inr_lib.io as io
+
+    assert io.sha256_file is download.sha256_file  # re-exported, not a second copy
+    (tmp_path / "f").write_bytes(b"abc")
+    assert sha256_file(tmp_path / "f") == \
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # FIPS 180-2 "abc"
+
+
 def test_missing_source_is_a_download_error(tmp_path):
     with pytest.raises(DownloadError, match="could not download"):
         download_file((tmp_path / "none.zip").as_uri(), tmp_path / "x.zip", progress=False)

@@ -1,4 +1,5 @@
-"""Low-level readers shared by the dataset loaders: exact PNG decoding, RGB images, MAT files.
+"""Low-level readers shared by the dataset loaders: exact PNG decoding, RGB images (and their
+size check against a spectral cube), MAT files.
 
 Nothing here knows about a particular dataset. Errors are :class:`DataFormatError` (a
 ``ValueError``) with the file name, what was expected and what was found.
@@ -12,7 +13,8 @@ from typing import Iterable, Union
 
 import numpy as np
 
-__all__ = ["DataFormatError", "read_png", "read_rgb_image", "MatData", "read_mat"]
+__all__ = ["DataFormatError", "read_png", "read_rgb_image", "check_rgb_size", "read_paired_rgb",
+           "MatData", "read_mat"]
 
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -181,6 +183,40 @@ def read_rgb_image(path: PathLike) -> np.ndarray:
     if values.ndim == 2:
         values = values[:, :, None]
     return _to_rgb(values, 255, path)
+
+
+def check_rgb_size(rgb: np.ndarray, hsi: np.ndarray, rgb_path: PathLike,
+                   what: str = "the spectra", advice: str = "") -> None:
+    """Raise :class:`DataFormatError` unless ``rgb`` ``(3, H, W)`` and the spectral cube ``hsi``
+    ``(bands, H, W)`` have one size; the message names ``rgb_path``, calls the cube ``what``
+    (e.g. ``"the bands"``) and ends with ``advice`` (what to do)."""
+    if rgb.shape[1:] != hsi.shape[1:]:
+        raise DataFormatError(
+            f"{rgb_path}: RGB image is {rgb.shape[2]}x{rgb.shape[1]} (WxH) but {what} are "
+            f"{hsi.shape[2]}x{hsi.shape[1]}; expected the same size{advice}"
+        )
+
+
+def read_paired_rgb(rgb_path: PathLike | None, hsi: np.ndarray, what: str = "the spectra",
+                    advice: str = "") -> np.ndarray | None:
+    """The RGB image paired with a spectral cube, checked to have the cube's size.
+
+    Args:
+        rgb_path: the image (any format :func:`read_rgb_image` reads), or ``None``.
+        hsi: the spectral cube ``(bands, H, W)``; only its ``H, W`` are used.
+        what, advice: wording of the size error (see :func:`check_rgb_size`).
+
+    Returns:
+        float32 ``(3, H, W)`` in [0, 1], or ``None`` when ``rgb_path`` is ``None``.
+
+    Raises:
+        DataFormatError: the image is unreadable or its size is not ``H x W``.
+    """
+    if rgb_path is None:
+        return None
+    rgb = read_rgb_image(rgb_path)
+    check_rgb_size(rgb, hsi, rgb_path, what, advice)
+    return rgb
 
 
 # --------------------------------------------------------------------------------------------

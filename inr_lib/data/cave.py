@@ -43,7 +43,7 @@ from typing import Iterable, Iterator, NamedTuple, Sequence, Union
 import numpy as np
 
 from ..spectral import WAVELENGTHS
-from ._io import DataFormatError, PathLike, read_png, read_rgb_image
+from ._io import DataFormatError, PathLike, read_paired_rgb, read_png
 from .scene import Scene
 
 __all__ = [
@@ -283,6 +283,29 @@ def _find_rgb(folder: Path, prefix: str, name: str):
     return None
 
 
+def _read_bands(bands: dict) -> tuple[np.ndarray, set, set]:
+    """Read bands 01..31 (``{number: [path]}``) into float32 ``(31, H, W)`` in [0, 1], each
+    divided by its own file's ``2**bitdepth - 1``; also the bit depths and channel counts
+    found. All bands must have one size."""
+    hsi = None
+    depths, channels = set(), set()
+    for k in range(1, N_BANDS + 1):
+        path = bands[k][0]
+        values, depth = read_png(path)
+        grey = _band_to_grey(values, path)
+        if hsi is None:
+            hsi = np.empty((N_BANDS,) + grey.shape, dtype=np.float32)
+        elif grey.shape != hsi.shape[1:]:
+            raise DataFormatError(
+                f"{path}: band {k:02d} is {grey.shape[1]}x{grey.shape[0]} (WxH) but band 01 is "
+                f"{hsi.shape[2]}x{hsi.shape[1]}; all bands of a scene must have one size"
+            )
+        np.divide(grey, np.float32(2**depth - 1), out=hsi[k - 1], dtype=np.float32)
+        depths.add(depth)
+        channels.add(values.shape[2])
+    return hsi, depths, channels
+
+
 def load_cave_scene(scene_dir: PathLike) -> Scene:
     """Load one CAVE scene.
 
@@ -312,33 +335,10 @@ def load_cave_scene(scene_dir: PathLike) -> Scene:
     prefix = _check_band_numbers(folder, bands)
     name = _strip_ms(prefix)
 
-    hsi = None
-    depths, channels = set(), set()
-    for k in range(1, N_BANDS + 1):
-        path = bands[k][0]
-        values, depth = read_png(path)
-        grey = _band_to_grey(values, path)
-        if hsi is None:
-            hsi = np.empty((N_BANDS,) + grey.shape, dtype=np.float32)
-        elif grey.shape != hsi.shape[1:]:
-            raise DataFormatError(
-                f"{path}: band {k:02d} is {grey.shape[1]}x{grey.shape[0]} (WxH) but band 01 is "
-                f"{hsi.shape[2]}x{hsi.shape[1]}; all bands of a scene must have one size"
-            )
-        np.divide(grey, np.float32(2**depth - 1), out=hsi[k - 1], dtype=np.float32)
-        depths.add(depth)
-        channels.add(values.shape[2])
-
+    hsi, depths, channels = _read_bands(bands)
     rgb_path = _find_rgb(folder, prefix, name)
-    rgb = None
-    if rgb_path is not None:
-        rgb = read_rgb_image(rgb_path)
-        if rgb.shape[1:] != hsi.shape[1:]:
-            raise DataFormatError(
-                f"{rgb_path}: RGB image is {rgb.shape[2]}x{rgb.shape[1]} (WxH) but the bands are "
-                f"{hsi.shape[2]}x{hsi.shape[1]}; expected the same size. Replace it with the "
-                "original, or delete it to load the scene without RGB"
-            )
+    rgb = read_paired_rgb(rgb_path, hsi, "the bands", ". Replace it with the original, or "
+                          "delete it to load the scene without RGB")
     meta = {
         "dataset": "cave",
         "path": str(folder),
@@ -381,6 +381,44 @@ def _names(scenes) -> list:
     return [s.name if isinstance(s, (SceneDir, Scene)) else str(s) for s in scenes]
 
 
+def _auto_split(available: set) -> str:
+    """The split ``split=None`` picks: a stored split whose scenes are exactly ``available``,
+    else ``"default"`` when all are CAVE scenes, else ``"fallback"``."""
+    for name in list_cave_splits():
+        s = cave_split(name)
+        if set(s["train"]) | set(s["test"]) == available:
+            return name
+    if available and available <= set(CAVE_SCENES):
+        return "default"
+    return "fallback"
+
+
+def _split_parts(split: Union[str, dict], available: set) -> tuple[dict, str]:
+    """``({"train": [...], "test": [...]}, label)`` for a split name, ``"fallback"`` (sorted
+    ``available``, every 4th to test) or a dict."""
+    if split == "fallback":
+        ordered = sorted(available)
+        test = ordered[3::4] or ordered[-1:]
+        return {"train": [n for n in ordered if n not in test], "test": test}, \
+            "fallback (sorted, every 4th to test)"
+    if isinstance(split, dict):
+        return split, "custom"
+    return cave_split(split), split
+
+
+def _check_required(result: dict, require: Sequence[str], available: set) -> None:
+    """Raise ValueError when a part named in ``require`` of ``result`` is empty."""
+    if not any(not result[p] for p in require):
+        return
+    want = "both non-empty" if set(require) == {"train", "test"} else \
+        " and ".join(require) + " non-empty"
+    raise ValueError(
+        f"split {result['split']!r} over the available scenes {sorted(available)} leaves "
+        f"{len(result['train'])} train and {len(result['test'])} test scenes; expected {want}. "
+        f"Use another split ({list_cave_splits()}), split=None for automatic, or a dict"
+    )
+
+
 def split_available(scenes: Iterable, split: Union[str, dict, None] = None,
                     require: Sequence[str] = ("train", "test")) -> dict:
     """Partition the scenes you have into train and test.
@@ -410,43 +448,16 @@ def split_available(scenes: Iterable, split: Union[str, dict, None] = None,
     """
     avail = _names(scenes)
     aset = set(avail)
-    if split is None:
-        split = "fallback"
-        for name in list_cave_splits():
-            s = cave_split(name)
-            if set(s["train"]) | set(s["test"]) == aset:
-                split = name
-                break
-        else:
-            if aset and aset <= set(CAVE_SCENES):
-                split = "default"
-    if split == "fallback":
-        ordered = sorted(aset)
-        test = ordered[3::4] or ordered[-1:]
-        parts = {"train": [n for n in ordered if n not in test], "test": test}
-        label = "fallback (sorted, every 4th to test)"
-    elif isinstance(split, dict):
-        parts, label = split, "custom"
-    else:
-        parts, label = cave_split(split), split
-    train = [n for n in parts["train"] if n in aset]
-    test = [n for n in parts["test"] if n in aset]
+    parts, label = _split_parts(_auto_split(aset) if split is None else split, aset)
     mentioned = set(parts["train"]) | set(parts["test"])
     result = {
-        "train": train,
-        "test": test,
+        "train": [n for n in parts["train"] if n in aset],
+        "test": [n for n in parts["test"] if n in aset],
         "split": label,
         "missing": [n for n in list(parts["train"]) + list(parts["test"]) if n not in aset],
         "unassigned": [n for n in avail if n not in mentioned],
     }
-    if any(not result[p] for p in require):
-        want = "both non-empty" if set(require) == {"train", "test"} else \
-            " and ".join(require) + " non-empty"
-        raise ValueError(
-            f"split {label!r} over the available scenes {sorted(aset)} leaves "
-            f"{len(train)} train and {len(test)} test scenes; expected {want}. "
-            f"Use another split ({list_cave_splits()}), split=None for automatic, or a dict"
-        )
+    _check_required(result, require, aset)
     return result
 
 

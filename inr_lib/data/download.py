@@ -21,7 +21,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import shutil
@@ -32,6 +31,7 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from .._hashing import sha256_file
 from ._io import DataFormatError
 
 __all__ = ["CAVE_URL", "DownloadError", "UnsafeArchiveError", "download_cave", "download_file",
@@ -54,14 +54,6 @@ class UnsafeArchiveError(DataFormatError):
 # download
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _open(url: str, start: int, timeout: float):
     req = urllib.request.Request(url, headers={"User-Agent": "inr_lib"})
     if start > 0:
@@ -77,65 +69,54 @@ def _total_size(resp, resumed_from: int):
     return None if length is None else resumed_from + int(length)
 
 
-def download_file(url: str, target, sha256: str | None = None, size: int | None = None,
-                  progress: bool = True, timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``target`` via ``target + ".part"``, resuming a partial ``.part``.
-
-    Args:
-        url: ``http(s)://`` or ``file://`` URL.
-        target: final file path (written only once the download is complete and verified).
-        sha256: expected hex digest, or ``None`` to skip the check.
-        size: expected size in bytes, or ``None`` to trust ``Content-Length`` when sent.
-        progress: show a tqdm progress bar.
-
-    Returns:
-        ``Path(target)``.
-
-    Raises:
-        DownloadError: network failure, or size / checksum mismatch (the bad file is removed).
-    """
-    from tqdm.auto import tqdm
-
-    target = Path(target)
-    part = target.with_name(target.name + ".part")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    start = part.stat().st_size if part.exists() else 0
+def _connect(url: str, part: Path, start: int, timeout: float) -> tuple:
+    """Open ``url`` from byte ``start``; ``(response, start)``, where ``start`` is 0 again
+    when the server refused the range (HTTP 416: the ``.part`` is removed)."""
     try:
-        resp = _open(url, start, timeout)
+        return _open(url, start, timeout), start
     except urllib.error.HTTPError as e:
         if e.code == 416 and start > 0:  # range beyond the end: start again from zero
             part.unlink()
-            start = 0
-            resp = _open(url, 0, timeout)
-        else:
-            raise DownloadError(f"could not download {url}: HTTP {e.code} {e.reason}") from None
+            return _open(url, 0, timeout), 0
+        raise DownloadError(f"could not download {url}: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError) as e:
         raise DownloadError(
             f"could not download {url}: {getattr(e, 'reason', e)}. Check the network or pass "
             "url= a mirror (file:// URLs work for a local copy)"
         ) from None
-    with resp:
-        resumed = start > 0 and getattr(resp, "status", None) == 206
-        if not resumed:
-            start = 0  # server sent the whole file (or file:// URL): restart cleanly
-        total = _total_size(resp, start)
-        if size is not None and total is not None and total != size:
-            raise DownloadError(f"{url}: server reports {total} bytes, expected {size}")
-        with open(part, "ab" if resumed else "wb") as out, tqdm(
-            total=total, initial=start, unit="B", unit_scale=True, disable=not progress,
-            desc=target.name,
-        ) as bar:
-            try:
-                for block in iter(lambda: resp.read(_CHUNK), b""):
-                    out.write(block)
-                    bar.update(len(block))
-            except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
-                raise DownloadError(
-                    f"download of {url} interrupted after {out.tell()} bytes "
-                    f"({type(e).__name__}: {e}); call again to resume from the .part file"
-                ) from None
+
+
+def _stream(resp, url: str, part: Path, start: int, size: int | None, progress: bool,
+            desc: str) -> int | None:
+    """Append (resumed, status 206) or write ``resp``'s body to ``part`` with a progress bar;
+    returns the total size the server announced (bytes), or ``None``."""
+    from tqdm.auto import tqdm
+
+    resumed = start > 0 and getattr(resp, "status", None) == 206
+    if not resumed:
+        start = 0  # server sent the whole file (or file:// URL): restart cleanly
+    total = _total_size(resp, start)
+    if size is not None and total is not None and total != size:
+        raise DownloadError(f"{url}: server reports {total} bytes, expected {size}")
+    with open(part, "ab" if resumed else "wb") as out, tqdm(
+        total=total, initial=start, unit="B", unit_scale=True, disable=not progress, desc=desc,
+    ) as bar:
+        try:
+            for block in iter(lambda: resp.read(_CHUNK), b""):
+                out.write(block)
+                bar.update(len(block))
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+            raise DownloadError(
+                f"download of {url} interrupted after {out.tell()} bytes "
+                f"({type(e).__name__}: {e}); call again to resume from the .part file"
+            ) from None
+    return total
+
+
+def _verify(url: str, part: Path, expected: int | None, sha256: str | None) -> None:
+    """Check the size (bytes) and SHA-256 of the finished ``part``: a short file is kept for
+    resuming; a longer one, or one with another checksum, is removed."""
     got = part.stat().st_size
-    expected = size if size is not None else total
     if expected is not None and got < expected:  # the connection closed early: keep for resuming
         raise DownloadError(
             f"download of {url} stopped after {got} of {expected} bytes (the connection was "
@@ -148,13 +129,41 @@ def download_file(url: str, target, sha256: str | None = None, size: int | None 
             "call again to restart"
         )
     if sha256 is not None:
-        digest = _sha256(part)
+        digest = sha256_file(part)
         if digest.lower() != sha256.lower():
             part.unlink()
             raise DownloadError(
                 f"{url}: SHA-256 mismatch: expected {sha256.lower()}, found {digest}. The file "
                 "was removed; call again to re-download, or check the URL / checksum"
             )
+
+
+def download_file(url: str, target, sha256: str | None = None, size: int | None = None,
+                  progress: bool = True, timeout: float = 60.0) -> Path:
+    """Download ``url`` to ``target`` via ``target + ".part"``, resuming a partial ``.part``.
+
+    Args:
+        url: ``http(s)://`` or ``file://`` URL.
+        target: final file path (written only once the download is complete and verified).
+        sha256: expected hex digest, or ``None`` to skip the check.
+        size: expected size in bytes, or ``None`` to trust ``Content-Length`` when sent.
+        progress: show a tqdm progress bar.
+        timeout: seconds to wait for the server to answer.
+
+    Returns:
+        ``Path(target)``.
+
+    Raises:
+        DownloadError: network failure, or size / checksum mismatch (the bad file is removed).
+    """
+    target = Path(target)
+    part = target.with_name(target.name + ".part")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    start = part.stat().st_size if part.exists() else 0
+    resp, start = _connect(url, part, start, timeout)
+    with resp:
+        total = _stream(resp, url, part, start, size, progress, target.name)
+    _verify(url, part, size if size is not None else total, sha256)
     os.replace(part, target)
     return target
 
@@ -305,7 +314,7 @@ def download_cave(dest, url: str = CAVE_URL, sha256: str | None = None, size: in
     if not archive.exists():
         download_file(url, archive, sha256=sha256, size=size, progress=progress)
         downloaded = True
-    elif sha256 is not None and _sha256(archive).lower() != sha256.lower():
+    elif sha256 is not None and sha256_file(archive).lower() != sha256.lower():
         raise DataFormatError(
             f"{archive} exists but its SHA-256 is not {sha256.lower()}; it is left untouched. "
             "Move or delete it yourself, then call download_cave again")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..spectral import WAVELENGTHS
-from ._io import DataFormatError, PathLike, read_mat, read_rgb_image
+from ._io import DataFormatError, MatData, PathLike, check_rgb_size, read_mat, read_rgb_image
 from .scene import Scene
 
 __all__ = ["NTIRE2018_WHITE_LEVEL", "load_ntire2018", "find_ntire2018_rgb"]
@@ -96,34 +96,9 @@ def _orient_like_rgb(hsi, rgb, path: Path, rgb_path):
         "transposed to match the RGB image (the file stores it the other way round)"
 
 
-def load_ntire2018(mat_path: PathLike, rgb_path: PathLike | None = None, key: str = "rad",
-                   track: str | None = None,
-                   white_level: float = NTIRE2018_WHITE_LEVEL) -> Scene:
-    """Load one NTIRE 2018 scene.
-
-    Args:
-        mat_path: the spectral ``.mat`` (v7.3/HDF5 or v5).
-        rgb_path: the RGB image; ``None`` to look next to the MAT file (module docstring).
-        key: variable holding the cube (``"rad"`` in the challenge files).
-        track: ``None`` (Clean first, then RealWorld), ``"clean"`` or ``"realworld"``; only
-            used when ``rgb_path`` is None.
-        white_level: divisor giving [0, 1]; 4095 for the 12-bit challenge data. With the
-            default, a float cube already within [0, 1] is taken as normalised (warning;
-            ``meta["scale_rule"]`` records which rule was used).
-
-    Returns:
-        :class:`Scene` with ``hsi`` float32 ``(31, H, W)`` = ``rad / white_level`` in the
-        image's own orientation (row = y; a cube stored transposed relative to the RGB
-        image is transposed back, with a warning and ``meta["orientation"]``), ``rgb`` float32 ``(3, H, W)`` (8-bit / 255) or
-        ``None`` when no RGB file was found (``meta["rgb_path"]`` is then ``None``).
-
-    Raises:
-        DataFormatError: ``key`` missing (the message lists the file's variables), not
-            31 bands, NaN/inf, values below 0 or above ``white_level``, ``bands`` not
-            400..700 nm, or an RGB image of another size.
-    """
-    path = Path(mat_path)
-    mat = read_mat(path, [key, "bands"])
+def _ntire_cube(path: Path, mat: MatData, key: str) -> np.ndarray:
+    """The cube ``key`` (MATLAB order ``H x W x 31``), checked: present, 31 bands, finite, and
+    ``bands`` (when stored) 400..700 nm."""
     if key not in mat.arrays:
         raise DataFormatError(
             f"{path}: no variable {key!r}; the file has {mat.keys}. Pass key=<name of the "
@@ -142,6 +117,13 @@ def load_ntire2018(mat_path: PathLike, rgb_path: PathLike | None = None, key: st
             f"{path}: {key!r} holds {int((~np.isfinite(cube)).sum())} NaN/inf values; "
             "expected finite 12-bit data"
         )
+    return cube
+
+
+def _to_unit_range(cube: np.ndarray, path: Path, key: str,
+                   white_level: float) -> tuple[np.ndarray, float, str]:
+    """``(hsi float32 (31, H, W) = cube / white_level, white_level used, rule as text)``;
+    values outside ``[0, white_level]`` are an error."""
     lo, hi = float(cube.min()), float(cube.max())
     white_level, scale_rule = _scale_rule(cube, path, key, white_level, hi)
     if lo < 0 or hi > white_level:
@@ -151,18 +133,47 @@ def load_ntire2018(mat_path: PathLike, rgb_path: PathLike | None = None, key: st
         )
     hsi = np.ascontiguousarray(cube.transpose(2, 0, 1), dtype=np.float32)
     hsi /= np.float32(white_level)
+    return hsi, white_level, scale_rule
 
+
+def load_ntire2018(mat_path: PathLike, rgb_path: PathLike | None = None, key: str = "rad",
+                   track: str | None = None,
+                   white_level: float = NTIRE2018_WHITE_LEVEL) -> Scene:
+    """Load one NTIRE 2018 scene.
+
+    Args:
+        mat_path: the spectral ``.mat`` (v7.3/HDF5 or v5).
+        rgb_path: the RGB image; ``None`` to look next to the MAT file (module docstring).
+        key: variable holding the cube (``"rad"`` in the challenge files).
+        track: ``None`` (Clean first, then RealWorld), ``"clean"`` or ``"realworld"``; only
+            used when ``rgb_path`` is None.
+        white_level: divisor giving [0, 1]; 4095 for the 12-bit challenge data. With the
+            default, a float cube already within [0, 1] is taken as normalised (warning;
+            ``meta["scale_rule"]`` records which rule was used).
+
+    Returns:
+        :class:`Scene` with ``hsi`` float32 ``(31, H, W)`` = ``rad / white_level`` in the
+        image's own orientation (row = y; a cube stored transposed relative to the RGB
+        image is transposed back, with a warning and ``meta["orientation"]``), ``rgb``
+        float32 ``(3, H, W)`` (8-bit / 255) or ``None`` when no RGB file was found
+        (``meta["rgb_path"]`` is then ``None``).
+
+    Raises:
+        DataFormatError: ``key`` missing (the message lists the file's variables), not
+            31 bands, NaN/inf, values below 0 or above ``white_level``, ``bands`` not
+            400..700 nm, or an RGB image of another size.
+    """
+    path = Path(mat_path)
+    mat = read_mat(path, [key, "bands"])
+    cube = _ntire_cube(path, mat, key)
+    hsi, white_level, scale_rule = _to_unit_range(cube, path, key, white_level)
     if rgb_path is None:
         rgb_path = find_ntire2018_rgb(path, track)
     rgb = None
     if rgb_path is not None:
         rgb = read_rgb_image(rgb_path)
         hsi, orientation = _orient_like_rgb(hsi, rgb, path, rgb_path)
-        if rgb.shape[1:] != hsi.shape[1:]:
-            raise DataFormatError(
-                f"{rgb_path}: RGB is {rgb.shape[1]}x{rgb.shape[2]} (HxW) but the spectra are "
-                f"{hsi.shape[1]}x{hsi.shape[2]}; expected the same size (wrong pairing?)"
-            )
+        check_rgb_size(rgb, hsi, rgb_path, advice=" (wrong pairing?)")
     else:
         orientation = "as stored (not checked: no RGB image to compare with)"
     meta = {

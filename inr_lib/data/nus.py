@@ -36,7 +36,7 @@ from typing import Sequence, Union
 import numpy as np
 
 from ..spectral import WAVELENGTHS
-from ._io import DataFormatError, PathLike, read_mat, read_rgb_image
+from ._io import DataFormatError, MatData, PathLike, read_mat, read_paired_rgb
 from .scene import Scene
 
 __all__ = ["NUS_CUBE_KEYS", "NUS_WAVELENGTH_KEYS", "load_nus", "resample_bands"]
@@ -112,6 +112,105 @@ def _band_axis(shape, n_wavelengths) -> int:
     )
 
 
+def _nus_cube(path: Path, mat: MatData, keys: list) -> tuple[str, np.ndarray]:
+    """``(name, cube)``: the first of ``keys`` in the file, checked to be 3-D, no empty axis."""
+    cube_key = next((k for k in keys if k in mat.arrays), None)
+    if cube_key is None:
+        raise DataFormatError(
+            f"{path}: none of the cube variables {keys} is in the file; it has {mat.keys}. "
+            "Pass keys=[<name of the spectral cube>]"
+        )
+    cube = mat.arrays[cube_key]
+    if cube.ndim != 3 or 0 in cube.shape:
+        raise DataFormatError(
+            f"{path}: {cube_key!r} has shape {cube.shape}, expected H x W x bands (3-D, "
+            "no empty axis)"
+        )
+    return cube_key, cube
+
+
+def _nus_wavelengths(mat: MatData, wavelength_keys: list,
+                     wavelengths: Union[np.ndarray, Sequence[float], None]
+                     ) -> tuple[np.ndarray | None, str | None]:
+    """``(wavelengths (bands,) nm or None, where they came from)``: the argument, else the
+    first of ``wavelength_keys`` in the file, else ``(None, None)``."""
+    if wavelengths is not None:
+        return np.asarray(wavelengths, dtype=np.float64).ravel(), "argument"
+    w_key = next((k for k in wavelength_keys if k in mat.arrays), None)
+    if w_key is None:
+        return None, None
+    return np.asarray(mat.arrays[w_key], dtype=np.float64).ravel(), f"file variable {w_key!r}"
+
+
+def _nus_bands(path: Path, mat: MatData, cube_key: str, cube: np.ndarray,
+               wavelength_keys: list, wavelengths: Union[np.ndarray, Sequence[float], None],
+               extrapolate: bool) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(bands (B, H, W), wavelengths (B,) nm, their source)``, with the band axis found from
+    the wavelength vector (assumed ``400 + 10 k`` nm when there is none); finite values only."""
+    w, w_source = _nus_wavelengths(mat, wavelength_keys, wavelengths)
+    axis = _band_axis(cube.shape, None if w is None else w.size)
+    bands = np.moveaxis(cube, axis, 0)  # (B, H, W)
+    if w is None:
+        w = 400.0 + 10.0 * np.arange(bands.shape[0])
+        w_source = "assumed 400 + 10 k nm (no wavelength vector in the file)"
+        if w[-1] < 700 - _TOL and not extrapolate:
+            raise DataFormatError(
+                f"{path}: {cube_key!r} has shape {cube.shape} (MATLAB order) and the file has no "
+                f"wavelength vector, so its last axis ({bands.shape[0]} values) was taken as bands "
+                f"at 400, 410, ... nm, ending at {w[-1]:g} nm, short of 700 nm. If the bands lie "
+                f"on another axis (a cube stored bands-first), pass wavelengths= (a vector of the "
+                f"band centres in nm; the axis of that length is used)")
+    if w.size != bands.shape[0]:
+        raise DataFormatError(
+            f"{path}: {w.size} wavelengths ({w_source}) for a cube with {bands.shape[0]} bands"
+        )
+    if bands.dtype.kind == "f" and not np.isfinite(bands).all():
+        raise DataFormatError(
+            f"{path}: {cube_key!r} holds {int((~np.isfinite(bands)).sum())} NaN/inf values"
+        )
+    return bands, w, w_source
+
+
+def _normalise(hsi: np.ndarray, path: Path, cube_key: str, white_level: float | None,
+               clip_negative: bool) -> tuple[float, str]:
+    """Scale ``hsi`` (31, H, W) in place to [0, 1] (by its maximum or ``white_level``), after
+    refusing (or, with ``clip_negative``, zeroing) negative values. Returns ``(scale, rule)``."""
+    lo = float(hsi.min())
+    if lo < 0:
+        if not clip_negative:
+            raise DataFormatError(
+                f"{path}: {cube_key!r} has negative values (min {lo:.4g}); expected radiance "
+                ">= 0. Pass clip_negative=True to set them to 0"
+            )
+        np.maximum(hsi, 0, out=hsi)
+    if white_level is None:
+        scale, norm = float(hsi.max()), "divided by the maximum of the 400..700 nm cube"
+        if scale <= 0:
+            raise DataFormatError(f"{path}: the cube is all zeros; cannot normalise")
+    else:
+        scale, norm = float(white_level), f"divided by white_level={white_level:g}"
+        if float(hsi.max()) > scale:
+            raise DataFormatError(
+                f"{path}: values reach {float(hsi.max()):g}, above white_level={scale:g}; "
+                "pass a larger white_level or None (divide by the maximum)"
+            )
+    hsi /= np.float32(scale)
+    np.clip(hsi, 0.0, 1.0, out=hsi)  # float32 rounding of max/max can exceed 1 by an ulp
+    return scale, norm
+
+
+def _illumination(mat: MatData, w: np.ndarray) -> dict:
+    """Meta entries for the file's ``illumination`` vector: resampled to 400..700 nm
+    (``"illumination"``, ``(31,)``) when it has one value per band, else kept raw."""
+    illum = mat.arrays.get("illumination")
+    if illum is None:
+        return {}
+    illum = np.asarray(illum, dtype=np.float64).ravel()
+    if illum.size == w.size:
+        return {"illumination": resample_bands(illum.reshape(-1, 1), w, extrapolate=True)[0][:, 0]}
+    return {"illumination_raw": illum}
+
+
 def load_nus(
     mat_path: PathLike,
     keys: Sequence[str] = NUS_CUBE_KEYS,
@@ -143,68 +242,11 @@ def load_nus(
     path = Path(mat_path)
     keys, wavelength_keys = list(keys), list(wavelength_keys)
     mat = read_mat(path, keys + wavelength_keys + ["illumination"])
-    cube_key = next((k for k in keys if k in mat.arrays), None)
-    if cube_key is None:
-        raise DataFormatError(
-            f"{path}: none of the cube variables {keys} is in the file; it has {mat.keys}. "
-            "Pass keys=[<name of the spectral cube>]"
-        )
-    cube = mat.arrays[cube_key]
-    if cube.ndim != 3 or 0 in cube.shape:
-        raise DataFormatError(
-            f"{path}: {cube_key!r} has shape {cube.shape}, expected H x W x bands (3-D, "
-            "no empty axis)"
-        )
-    if wavelengths is not None:
-        w, w_source = np.asarray(wavelengths, dtype=np.float64).ravel(), "argument"
-    else:
-        w_key = next((k for k in wavelength_keys if k in mat.arrays), None)
-        w = None if w_key is None else np.asarray(mat.arrays[w_key], dtype=np.float64).ravel()
-        w_source = f"file variable {w_key!r}" if w_key else None
-    axis = _band_axis(cube.shape, None if w is None else w.size)
-    bands = np.moveaxis(cube, axis, 0)  # (B, H, W)
-    if w is None:
-        w = 400.0 + 10.0 * np.arange(bands.shape[0])
-        w_source = "assumed 400 + 10 k nm (no wavelength vector in the file)"
-        if w[-1] < 700 - _TOL and not extrapolate:
-            raise DataFormatError(
-                f"{path}: {cube_key!r} has shape {cube.shape} (MATLAB order) and the file has no "
-                f"wavelength vector, so its last axis ({bands.shape[0]} values) was taken as bands "
-                f"at 400, 410, ... nm, ending at {w[-1]:g} nm, short of 700 nm. If the bands lie "
-                f"on another axis (a cube stored bands-first), pass wavelengths= (a vector of the "
-                f"band centres in nm; the axis of that length is used)")
-    if w.size != bands.shape[0]:
-        raise DataFormatError(
-            f"{path}: {w.size} wavelengths ({w_source}) for a cube with {bands.shape[0]} bands"
-        )
-    if bands.dtype.kind == "f" and not np.isfinite(bands).all():
-        raise DataFormatError(
-            f"{path}: {cube_key!r} holds {int((~np.isfinite(bands)).sum())} NaN/inf values"
-        )
+    cube_key, cube = _nus_cube(path, mat, keys)
+    bands, w, w_source = _nus_bands(path, mat, cube_key, cube, wavelength_keys, wavelengths,
+                                    extrapolate)
     hsi, extrapolated = resample_bands(bands, w, extrapolate=extrapolate, name=str(path))
-
-    lo = float(hsi.min())
-    if lo < 0:
-        if not clip_negative:
-            raise DataFormatError(
-                f"{path}: {cube_key!r} has negative values (min {lo:.4g}); expected radiance "
-                ">= 0. Pass clip_negative=True to set them to 0"
-            )
-        np.maximum(hsi, 0, out=hsi)
-    if white_level is None:
-        scale, norm = float(hsi.max()), "divided by the maximum of the 400..700 nm cube"
-        if scale <= 0:
-            raise DataFormatError(f"{path}: the cube is all zeros; cannot normalise")
-    else:
-        scale, norm = float(white_level), f"divided by white_level={white_level:g}"
-        if float(hsi.max()) > scale:
-            raise DataFormatError(
-                f"{path}: values reach {float(hsi.max()):g}, above white_level={scale:g}; "
-                "pass a larger white_level or None (divide by the maximum)"
-            )
-    hsi /= np.float32(scale)
-    np.clip(hsi, 0.0, 1.0, out=hsi)  # float32 rounding of max/max can exceed 1 by an ulp
-
+    scale, norm = _normalise(hsi, path, cube_key, white_level, clip_negative)
     meta = {
         "dataset": "nus",
         "path": str(path),
@@ -216,21 +258,8 @@ def load_nus(
         "normalisation": norm,
         "scale": scale,
         "rgb_path": None if rgb_path is None else str(rgb_path),
+        **_illumination(mat, w),
     }
-    illum = mat.arrays.get("illumination")
-    if illum is not None:
-        illum = np.asarray(illum, dtype=np.float64).ravel()
-        if illum.size == w.size:
-            meta["illumination"] = resample_bands(illum.reshape(-1, 1), w, extrapolate=True)[0][:, 0]
-        else:
-            meta["illumination_raw"] = illum
-    rgb = None
-    if rgb_path is not None:
-        rgb = read_rgb_image(rgb_path)
-        if rgb.shape[1:] != hsi.shape[1:]:
-            raise DataFormatError(
-                f"{rgb_path}: RGB is {rgb.shape[1]}x{rgb.shape[2]} (HxW), spectra are "
-                f"{hsi.shape[1]}x{hsi.shape[2]}; expected the same size"
-            )
+    rgb = read_paired_rgb(rgb_path, hsi)
     return Scene(name=path.stem, hsi=hsi, rgb=rgb, wavelengths=WAVELENGTHS.astype(np.float64),
                  meta=meta)
