@@ -116,9 +116,9 @@ def test_public_book_holds_no_solution_of_the_graded_task():
             found += 1
             assert "NotImplementedError" in body, f"{path.relative_to(ROOT)} defines a working apply_tile_mlps"
     assert found >= 1                                   # the starter itself
-    course = (ROOT / "book" / "11_course.ipynb").read_text()
+    course = (ROOT / "book" / "12_course.ipynb").read_text()
     for answer in ("15,644,575", "15644575", "1025 * 15_263"):
-        assert answer not in course, f"chapter 11 shows the rubric answer {answer}"
+        assert answer not in course, f"chapter 12 shows the rubric answer {answer}"
 
 
 def test_teacher_folder_is_out_of_the_book():
