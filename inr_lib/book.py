@@ -137,12 +137,10 @@ class Book:
         """Seconds since :func:`setup`."""
         return time.perf_counter() - self.t0
 
-    def done(self) -> str:
-        """The chapter's last line: how long it ran, with which profile, device and data."""
-        line = (f"This chapter ran in {self.elapsed():.0f} s (profile {self.profile}, "
-                f"device {self.device.type}, data: {self.source}).")
-        print(line)
-        return line
+    def done(self) -> None:
+        """Print the chapter's last line: how long it ran, with which profile, device and data."""
+        print(f"This chapter ran in {self.elapsed():.0f} s (profile {self.profile}, "
+              f"device {self.device.type}, data: {self.source}).")
 
     def cli(self, *args, json_out: Path | None = None, stamp_after: Path | None = None):
         """Run ``python -m inr_lib ARGS`` in the repository root (see :func:`run_cli`)."""
