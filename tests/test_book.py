@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -61,6 +62,25 @@ def test_chapter_installs_inr_lib_only_in_colab_from_the_one_setting(path):
     others = [c.source for c in nb.cells if c is not first]
     assert not any("git+http" in s or "github.com/inr-hsisr" in s for s in others), \
         f"{path.name} hard-codes a repository URL outside its install cell"
+
+
+TRAINS = re.compile(r'torch\.optim\.|(?<![\w.])train\(|bk\.cli\("train"')
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapters_that_train_ask_colab_for_a_gpu_and_set_up_through_the_helper(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if path.stem.startswith("11"):
+        pytest.skip("chapter 11 (the course) has its own setup")
+    setup = code[1]
+    assert "chapter-setup" in setup.metadata.get("tags", []) and "book.setup(" in setup.source
+    assert '# @param ["auto", "quick", "full"]' in setup.source, "the profile is a Colab form field"
+    assert len(setup.source.splitlines()) <= 8, f"{path.name}: setup cell longer than a few lines"
+    if any(TRAINS.search(c.source) for c in code):
+        assert nb.metadata.get("accelerator") == "GPU", f"{path.name} trains but does not ask for a GPU"
+        assert nb.metadata.get("colab", {}).get("gpuType") == "T4"
+        assert "gpu=True" in setup.source, f"{path.name} trains: book.setup(..., gpu=True)"
 
 
 def _copy_book(dest: Path) -> Path:
