@@ -60,7 +60,9 @@ def shown(path: str | os.PathLike) -> str:
     printed as ``.../<last two parts>``. Never an absolute path of the building machine."""
     p = Path(os.path.abspath(Path(path).expanduser()))
     repo = _ROOTS.get("repo", repository_root())
-    for label, root in (("$INR_DATA", _ROOTS.get("data")), ("$DRIVE", _ROOTS.get("drive"))):
+    labelled = [("$INR_DATA", _ROOTS.get("data")), ("$DRIVE", _ROOTS.get("drive")),
+                *((k, v) for k, v in _ROOTS.items() if k.startswith("$"))]
+    for label, root in labelled:
         if root is not None and p.is_relative_to(root):
             rel = p.relative_to(root).as_posix()
             return label if rel == "." else f"{label}/{rel}"
@@ -73,6 +75,13 @@ def shown(path: str | os.PathLike) -> str:
     if p.is_relative_to(home):
         return "~/" + p.relative_to(home).as_posix()
     return ".../" + "/".join(p.parts[-2:])
+
+
+def alias(path: str | os.PathLike, label: str) -> None:
+    """Print ``path`` (e.g. a temporary folder) as ``label`` (e.g. ``"$TMP"``) from now on."""
+    if not label.startswith("$"):
+        raise ValueError(f"an alias is printed like a variable: start it with '$', got {label!r}")
+    _ROOTS[label] = Path(os.path.abspath(Path(path).expanduser()))
 
 
 def shorten(text: str) -> str:

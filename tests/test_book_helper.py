@@ -139,6 +139,9 @@ def test_shown_never_prints_absolute_paths(monkeypatch, tmp_path):
     assert not book.shown("/a/b/c/d/e/f").startswith("/")
     text = f"reading {tmp_path / 'd' / 'cave'} into {REPO / 'runs'}"
     assert book.shorten(text) == "reading $INR_DATA/cave into runs"
+    book.alias(tmp_path / "t", "$TMP")
+    assert book.shorten(f"no file {tmp_path / 't' / 'x.mat'}") == "no file $TMP/x.mat"
+    assert book.shown(tmp_path / "t") == "$TMP"
 
 
 def test_table_html(monkeypatch):
