@@ -93,6 +93,29 @@ def shorten(text: str) -> str:
     return text
 
 
+class _ShortPaths:
+    """A text stream that prints the folders :func:`shorten` knows in their short form."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        self._stream.write(shorten(text) if isinstance(text, str) else text)
+        return len(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def short_paths() -> None:
+    """From now on, text printed to ``sys.stdout`` / ``sys.stderr`` (the chapter's and the
+    library's messages, e.g. ``resuming <run folder>``) shows folders as :func:`shorten` does."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, _ShortPaths):
+            setattr(sys, name, _ShortPaths(stream))
+
+
 @dataclass
 class Book:
     """What :func:`setup` found: use ``bk.device``, ``bk.data.path``, ``bk.source``, ...
@@ -222,7 +245,8 @@ def _gpu_note(chapter: str, gpu: bool, device, colab: bool) -> str | None:
 
 
 def setup(chapter: str, profile: str | None = "auto", *, gpu: bool = False, drive: bool = True,
-          download: bool | None = None, threads: int | None = None, verbose: bool = True) -> Book:
+          download: bool | None = None, threads: int | None = None, verbose: bool = True,
+          shorten_output: bool | None = None) -> Book:
     """Set a chapter up; returns a :class:`Book` and prints what it found.
 
     Args:
@@ -235,6 +259,9 @@ def setup(chapter: str, profile: str | None = "auto", *, gpu: bool = False, driv
             profile, and in Colab when Drive is mounted (fetched once for every chapter).
         threads: on a CPU, the number of torch threads (``None`` leaves torch's default).
         verbose: print the summary.
+        shorten_output: print folders in their short form from now on (:func:`short_paths`),
+            so a built page shows no absolute path of the machine that built it. ``None``: in a
+            notebook kernel (ipykernel), not in scripts or tests.
     """
     import torch
 
@@ -259,6 +286,8 @@ def setup(chapter: str, profile: str | None = "auto", *, gpu: bool = False, driv
     source = "real CAVE" if root.kind == "cave" else "synthetic CAVE-layout data"
     bk = Book(chapter=str(chapter), profile=prof, device=device, data=root, source=source,
               root=repo, runs=runs, colab=colab)
+    if shorten_output or (shorten_output is None and "ipykernel" in sys.modules):
+        short_paths()
     if verbose:
         _summary(bk, _gpu_note(chapter, gpu, device, colab))
     return bk

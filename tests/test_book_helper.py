@@ -144,6 +144,22 @@ def test_shown_never_prints_absolute_paths(monkeypatch, tmp_path):
     assert book.shown(tmp_path / "t") == "$TMP"
 
 
+def test_printed_output_shows_short_paths(no_real_cave, monkeypatch):
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    bk = book.setup("10", "quick", shorten_output=True)
+    book.setup("10", "quick", shorten_output=True, verbose=False)      # wraps only once
+    assert isinstance(sys.stdout, book._ShortPaths) and sys.stdout._stream is out
+    print("resuming", bk.runs / "ablations" / "reference", "after epoch 12")
+    print(f"data in {bk.data.path}", file=sys.stderr)
+    assert "resuming runs/book/ablations/reference after epoch 12" in out.getvalue()
+    assert err.getvalue() == "data in $INR_DATA/synthetic_cave\n"
+    assert str(no_real_cave) not in out.getvalue() and str(REPO) not in out.getvalue()
+
+
 def test_table_html(monkeypatch):
     html = book.table(["a", "PSNR &uarr;"], [(1, 2.5)], "cap")
     assert html.count("<tr>") == 2 and "<td>2.5</td>" in html and "<caption>cap</caption>" in html
