@@ -216,11 +216,11 @@ def _pick_profile(requested: str | None, has_real: bool, colab: bool, cuda: bool
     if requested in (None, "", "auto"):
         requested = None
         if colab and cuda and not os.environ.get("INR_PROFILE"):
-            requested = "full"        # a Colab GPU runs the paper recipe; CAVE is fetched below
+            requested = "full"        # a Colab GPU runs the full profile; CAVE is fetched below
     return get_profile(requested, has_real_data=has_real)
 
 
-def _find_data(profile: str, download: bool):
+def _find_data(download: bool):
     """Real CAVE if present (downloaded once when ``download``), else the synthetic dataset."""
     from . import data
 
@@ -245,7 +245,7 @@ def _gpu_note(chapter: str, gpu: bool, device, colab: bool) -> str | None:
 
 
 def setup(chapter: str, profile: str | None = "auto", *, gpu: bool = False, drive: bool = True,
-          download: bool | None = None, threads: int | None = None, verbose: bool = True,
+          download: bool | None = None, verbose: bool = True,
           shorten_output: bool | None = None) -> Book:
     """Set a chapter up; returns a :class:`Book` and prints what it found.
 
@@ -257,7 +257,6 @@ def setup(chapter: str, profile: str | None = "auto", *, gpu: bool = False, driv
         drive: in Colab, offer to mount Google Drive and keep data and runs on it.
         download: fetch CAVE into ``$INR_DATA/cave`` when it is missing. ``None``: in the full
             profile, and in Colab when Drive is mounted (fetched once for every chapter).
-        threads: on a CPU, the number of torch threads (``None`` leaves torch's default).
         verbose: print the summary.
         shorten_output: print folders in their short form from now on (:func:`short_paths`),
             so a built page shows no absolute path of the machine that built it. ``None``: in a
@@ -278,10 +277,8 @@ def setup(chapter: str, profile: str | None = "auto", *, gpu: bool = False, driv
     prof = _pick_profile(profile, _has_cave(), colab, torch.cuda.is_available())
     if download is None:
         download = prof == "full" or (colab and "drive" in _ROOTS)
-    root = _find_data(prof, download)
+    root = _find_data(download)
     _ROOTS["cave"] = Path(os.path.abspath(root.path))
-    if device.type == "cpu" and threads:
-        torch.set_num_threads(threads)
     runs = home / "runs" if home is not None else repo / "runs" / "book"
     source = "real CAVE" if root.kind == "cave" else "synthetic CAVE-layout data"
     bk = Book(chapter=str(chapter), profile=prof, device=device, data=root, source=source,
