@@ -27,6 +27,7 @@ install: $(STAMP)
 ## Chapters keep their training runs in runs/book; `make test` starts them afresh and a
 ## following `make book` reuses the finished runs instead of training twice.
 test: $(STAMP)
+	$(PY) tools/nbtool.py sync-install
 	rm -rf runs/book
 	$(PY) -m pytest tests book --nbval-lax --nbval-current-env -p no:cacheprovider
 
@@ -34,8 +35,11 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests -p no:cacheprovider
 
-## make book: build the HTML book offline (chapters executed in the quick profile)
+## make book: build the HTML book offline (chapters executed in the quick profile). Both targets
+## first write the chapters' Colab install cells and README's pip line from _config.yml's
+## `repository:` setting (tools/nbtool.py sync-install).
 book: $(STAMP)
+	$(PY) tools/nbtool.py sync-install
 	rm -rf _build/.doctrees
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going --builder html
 	@echo "Book built: file://$(CURDIR)/_build/html/index.html"

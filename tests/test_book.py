@@ -1,6 +1,11 @@
 """Hygiene of the book: committed notebooks are clean and every chapter follows the conventions."""
 from __future__ import annotations
 
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -35,13 +40,108 @@ def test_committed_notebook_has_no_outputs_or_widget_state(path):
             assert cell.execution_count is None, f"{path.name} cell {i} has an execution count"
 
 
+def _nbtool():
+    spec = importlib.util.spec_from_file_location("nbtool", REPO / "tools" / "nbtool.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_chapter_installs_inr_lib_only_in_colab(path):
+def test_chapter_installs_inr_lib_only_in_colab_from_the_one_setting(path):
+    nbtool = _nbtool()
     nb = nbformat.read(path, as_version=4)
     first = next(c for c in nb.cells if c.cell_type == "code")
+    assert nbtool.INSTALL_TAG in first.metadata.get("tags", []), \
+        f"{path.name}: first code cell is not the tagged install cell; run tools/nbtool.py sync-install"
+    assert first.source == nbtool.install_cell(*nbtool.repository(REPO)), \
+        f"{path.name}: install cell differs from _config.yml's repository; run tools/nbtool.py sync-install"
     assert '"google.colab" in sys.modules' in first.source
     assert "torch" not in first.source.split("install", 1)[1].split("check=True")[0].replace(
         "Colab's own torch", ""), "the install cell must not (re)install torch"
+    others = [c.source for c in nb.cells if c is not first]
+    assert not any("git+http" in s or "github.com/inr-hsisr" in s for s in others), \
+        f"{path.name} hard-codes a repository URL outside its install cell"
+
+
+TRAINS = re.compile(r'torch\.optim\.|(?<![\w.])train\(|bk\.cli\("train"')
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapters_that_train_ask_colab_for_a_gpu_and_set_up_through_the_helper(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if path.stem.startswith("11"):
+        pytest.skip("chapter 11 (the course) has its own setup")
+    setup = code[1]
+    assert "chapter-setup" in setup.metadata.get("tags", []) and "book.setup(" in setup.source
+    assert '# @param ["auto", "quick", "full"]' in setup.source, "the profile is a Colab form field"
+    assert len(setup.source.splitlines()) <= 8, f"{path.name}: setup cell longer than a few lines"
+    if any(TRAINS.search(c.source) for c in code):
+        assert nb.metadata.get("accelerator") == "GPU", f"{path.name} trains but does not ask for a GPU"
+        assert nb.metadata.get("colab", {}).get("gpuType") == "T4"
+        assert "gpu=True" in setup.source, f"{path.name} trains: book.setup(..., gpu=True)"
+
+
+def _copy_book(dest: Path) -> Path:
+    """The files the book's build and the install tool read, copied to ``dest``."""
+    for name in ("_config.yml", "_toc.yml", "README.md"):
+        shutil.copy(REPO / name, dest / name)
+    shutil.copytree(REPO / "book", dest / "book", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(REPO / "tools", dest / "tools", ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def _move_repository(root: Path, url: str, branch: str) -> tuple[str, str]:
+    """Point ``root/_config.yml`` at another repository; returns the old (url, branch)."""
+    cfg = yaml.safe_load((root / "_config.yml").read_text())
+    old = cfg["repository"]["url"], cfg["repository"]["branch"]
+    text = (root / "_config.yml").read_text()
+    (root / "_config.yml").write_text(text.replace(f"url: {old[0]}", f"url: {url}")
+                                      .replace(f"branch: {old[1]}", f"branch: {branch}"))
+    return old
+
+
+def test_changing_the_repository_setting_moves_every_install_line(tmp_path):
+    root = _copy_book(tmp_path)
+    new = "https://github.com/someone/their-fork"
+    old_url, _ = _move_repository(root, new, "stable")
+    tool = [sys.executable, str(root / "tools" / "nbtool.py"), "sync-install"]
+    assert subprocess.run([*tool, "--check", str(root)], capture_output=True).returncode == 1
+    subprocess.run([*tool, str(root)], check=True, capture_output=True)
+    assert subprocess.run([*tool, "--check", str(root)], capture_output=True).returncode == 0
+    for path in [root / "README.md", *sorted((root / "book").glob("*.ipynb"))]:
+        text = path.read_text()
+        assert old_url not in text, f"{path.name} still names {old_url}"
+    readme = (root / "README.md").read_text()
+    assert f'pip install "inr_lib @ git+{new}@stable"' in readme
+    for path in sorted((root / "book").glob("*.ipynb")):
+        assert f"git+{new}@stable" in path.read_text(), path.name
+
+
+@pytest.mark.skipif(shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) is None,
+                    reason="jupyter-book is not installed next to this Python")
+def test_built_html_follows_the_setting_and_ships_the_css(tmp_path):
+    root = _copy_book(tmp_path)
+    new = "https://github.com/someone/their-fork"
+    old_url, _ = _move_repository(root, new, "stable")
+    subprocess.run([sys.executable, str(root / "tools" / "nbtool.py"), "sync-install", str(root)],
+                   check=True, capture_output=True)
+    cfg = (root / "_config.yml").read_text().replace("execute_notebooks: force", "execute_notebooks: \"off\"")
+    (root / "_config.yml").write_text(cfg)
+    jb = Path(sys.executable).parent / "jupyter-book"
+    out = subprocess.run([str(jb), "build", str(root), "--builder", "html"], capture_output=True,
+                         text=True, cwd=root)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    pages = sorted((root / "_build" / "html").rglob("*.html"))
+    assert len(pages) >= len(NOTEBOOKS)
+    for page in pages:
+        text = page.read_text(errors="replace")
+        assert old_url not in text, f"{page.relative_to(root)} still names {old_url}"
+        assert str(REPO) not in text and str(tmp_path) not in text, f"absolute path in {page.name}"
+    chapter = (root / "_build" / "html" / "book" / "07_training.html").read_text()
+    assert new in chapter and "book.css" in chapter
+    assert (root / "_build" / "html" / "_static" / "book.css").is_file()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

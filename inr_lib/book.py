@@ -1,0 +1,447 @@
+"""The book's chapter setup and the helpers several chapters share.
+
+A chapter's first code cell is::
+
+    PROFILE = "auto"  # @param ["auto", "quick", "full"]
+    from inr_lib import book
+    bk = book.setup("07", PROFILE, gpu=True)
+
+:func:`setup` picks the profile (``quick`` | ``full``, see :mod:`inr_lib.runtime`) and the
+device, finds the data (real CAVE if present, else the synthetic CAVE-layout dataset) and the
+folder for training runs, and prints one short summary. In Google Colab it also offers to
+mount Google Drive and keeps the data and the runs there (``MyDrive/inr-hsisr/``), so CAVE is
+downloaded once for all chapters and chapter 8 finds the model chapter 7 trained.
+
+Printed paths are relative to the repository, to ``$INR_DATA`` or to the home folder
+(:func:`shown`), never absolute paths of the machine that built the book.
+
+The module imports nothing heavy at import time (torch, IPython and the data code are imported
+by the functions that need them).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Google Drive folder (under ``MyDrive``) that holds the data and the runs in Colab
+DRIVE_FOLDER = "inr-hsisr"
+#: where Colab mounts Google Drive
+DRIVE_MOUNT = Path("/content/drive")
+#: profile -> training preset of chapters 7 and 8 (in Colab, ``full`` uses ``colab``: the paper
+#: model on a schedule that fits a T4 session)
+CONFIG_OF_PROFILE = {"quick": "quick", "full": "paper"}
+
+_ROOTS: dict[str, Path] = {}      # short names for printing, filled by setup()
+
+
+def in_colab() -> bool:
+    """True inside a Google Colab kernel."""
+    return "google.colab" in sys.modules
+
+
+def repository_root(cwd: Path | None = None) -> Path:
+    """The repository root when run from it or from its ``book/`` folder, else the working folder."""
+    here = Path.cwd() if cwd is None else Path(cwd)
+    for d in (here, here.parent):
+        if (d / "inr_lib").is_dir() and (d / "book").is_dir():
+            return d
+    return here
+
+
+def shown(path: str | os.PathLike) -> str:
+    """``path`` as printed by the book: relative to the repository (``runs/book/...``,
+    ``../shared/...``), to ``$INR_DATA`` or to the home folder; a path outside all of them is
+    printed as ``.../<last two parts>``. Never an absolute path of the building machine."""
+    p = Path(os.path.abspath(Path(path).expanduser()))
+    repo = _ROOTS.get("repo", repository_root())
+    labelled = [("$INR_DATA", _ROOTS.get("data")), ("$DRIVE", _ROOTS.get("drive")),
+                *((k, v) for k, v in _ROOTS.items() if k.startswith("$"))]
+    for label, root in labelled:
+        if root is not None and p.is_relative_to(root):
+            rel = p.relative_to(root).as_posix()
+            return label if rel == "." else f"{label}/{rel}"
+    if p.is_relative_to(repo):
+        return p.relative_to(repo).as_posix() or "."
+    up = os.path.relpath(p, repo)
+    if up.count("..") <= 2:
+        return Path(up).as_posix()
+    home = Path.home()
+    if p.is_relative_to(home):
+        return "~/" + p.relative_to(home).as_posix()
+    return ".../" + "/".join(p.parts[-2:])
+
+
+def alias(path: str | os.PathLike, label: str) -> None:
+    """Print ``path`` (e.g. a temporary folder) as ``label`` (e.g. ``"$TMP"``) from now on."""
+    if not label.startswith("$"):
+        raise ValueError(f"an alias is printed like a variable: start it with '$', got {label!r}")
+    _ROOTS[label] = Path(os.path.abspath(Path(path).expanduser()))
+
+
+def shorten(text: str) -> str:
+    """Replace the absolute folders :func:`shown` knows in ``text`` (e.g. a command's output)."""
+    roots = [(r, shown(r)) for r in _ROOTS.values()] + [(Path.home(), "~")]
+    for root, short in sorted(roots, key=lambda x: -len(str(x[0]))):
+        text = text.replace(str(root) + os.sep, "" if short == "." else short + "/")
+        text = text.replace(str(root), short)
+    return text
+
+
+class _ShortPaths:
+    """A text stream that prints the folders :func:`shorten` knows in their short form."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        self._stream.write(shorten(text) if isinstance(text, str) else text)
+        return len(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def short_paths() -> None:
+    """From now on, text printed to ``sys.stdout`` / ``sys.stderr`` (the chapter's and the
+    library's messages, e.g. ``resuming <run folder>``) shows folders as :func:`shorten` does."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, _ShortPaths):
+            setattr(sys, name, _ShortPaths(stream))
+
+
+@dataclass
+class Book:
+    """What :func:`setup` found: use ``bk.device``, ``bk.data.path``, ``bk.source``, ...
+
+    Attributes:
+        chapter: chapter number as a string, e.g. ``"07"``.
+        profile: ``"quick"`` (CPU-sized) or ``"full"`` (the paper recipe on a GPU).
+        device: the ``torch.device`` the chapter uses.
+        data: :class:`inr_lib.data.DataRoot` ``(path, kind, source)`` of the CAVE-layout data.
+        source: label for figure titles: ``"real CAVE"`` or ``"synthetic CAVE-layout data"``.
+        root: the repository root (or the working folder outside the repository).
+        runs: the folder that holds the book's training runs (on Google Drive in Colab).
+        colab: running in Google Colab.
+        t0: ``time.perf_counter()`` when the chapter started.
+    """
+
+    chapter: str
+    profile: str
+    device: object
+    data: object
+    source: str
+    root: Path
+    runs: Path
+    colab: bool = False
+    t0: float = field(default_factory=time.perf_counter)
+
+    @property
+    def real(self) -> bool:
+        """True on real CAVE data."""
+        return self.data.kind == "cave"
+
+    @property
+    def config(self) -> str:
+        """The training preset of this profile (chapters 7 and 8): ``quick``, ``colab`` or ``paper``."""
+        if self.profile == "full" and self.colab:
+            return "colab"
+        return CONFIG_OF_PROFILE[self.profile]
+
+    def run_dir(self, name: str) -> Path:
+        """``runs/<name>-<config>``: chapter 8's ``run_dir("ch07")`` is chapter 7's run."""
+        return self.runs / f"{name}-{self.config}"
+
+    def env(self) -> dict:
+        """Environment for a ``python -m inr_lib`` subprocess: this profile, one thread on a CPU."""
+        env = {**os.environ, "INR_PROFILE": self.profile}
+        if getattr(self.device, "type", "cpu") == "cpu":
+            env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        return env
+
+    def elapsed(self) -> float:
+        """Seconds since :func:`setup`."""
+        return time.perf_counter() - self.t0
+
+    def done(self) -> None:
+        """Print the chapter's last line: how long it ran, with which profile, device and data."""
+        print(f"This chapter ran in {self.elapsed():.0f} s (profile {self.profile}, "
+              f"device {self.device.type}, data: {self.source}).")
+
+    def cli(self, *args, json_out: Path | None = None, stamp_after: Path | None = None):
+        """Run ``python -m inr_lib ARGS`` in the repository root (see :func:`run_cli`)."""
+        return run_cli(*args, json_out=json_out, cwd=self.root, env=self.env(),
+                       stamp_after=stamp_after)
+
+
+# ----------------------------------------------------------------------------- setup
+
+
+def _mount_drive(mount: bool) -> Path | None:
+    """Mount Google Drive in Colab (asks the user); the book's folder on it, or None if declined."""
+    if not mount:
+        return None
+    try:
+        from google.colab import drive  # type: ignore[import-not-found]
+        drive.mount(str(DRIVE_MOUNT))
+    except Exception as e:  # declined, or no Drive in this runtime
+        print(f"Google Drive not mounted ({type(e).__name__}: {e}); data and runs stay in "
+              f"/content and are lost when the runtime ends.")
+        return None
+    folder = DRIVE_MOUNT / "MyDrive" / DRIVE_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _colab_home(drive: bool) -> Path:
+    """The folder holding ``data/`` and ``runs/`` in Colab; sets ``$INR_DATA`` to its ``data/``."""
+    home = _mount_drive(drive)
+    if home is not None:
+        _ROOTS["drive"] = home
+    else:
+        home = Path("/content") / DRIVE_FOLDER
+    os.environ.setdefault("INR_DATA", str(home / "data"))
+    return home
+
+
+def _pick_profile(requested: str | None, has_real: bool, colab: bool, cuda: bool) -> str:
+    from .runtime import get_profile
+
+    if requested in (None, "", "auto"):
+        requested = None
+        if colab and cuda and not os.environ.get("INR_PROFILE"):
+            requested = "full"        # a Colab GPU runs the full profile; CAVE is fetched below
+    return get_profile(requested, has_real_data=has_real)
+
+
+def _find_data(download: bool):
+    """Real CAVE if present (downloaded once when ``download``), else the synthetic dataset."""
+    from . import data
+
+    root = data.resolve_cave_root()
+    if root.kind != "cave" and download:
+        dest = data.default_data_root() / "cave"
+        print(f"downloading CAVE once to {shown(dest)} (about 400 MB; later chapters reuse it)")
+        data.download_cave(dest)
+        root = data.resolve_cave_root("cave")
+    return root
+
+
+def _gpu_note(chapter: str, gpu: bool, device, colab: bool) -> str | None:
+    if not gpu:
+        return None
+    if device.type == "cuda":
+        return "this chapter trains models: GPU found."
+    where = (" In Colab: Runtime > Change runtime type > T4 GPU, then run the chapter again."
+             if colab else "")
+    return (f"chapter {chapter} trains models and asks for a GPU; none found, so it runs the "
+            f"quick profile's small runs on the CPU (minutes).{where}")
+
+
+def setup(chapter: str, profile: str | None = "auto", *, gpu: bool = False, drive: bool = True,
+          download: bool | None = None, verbose: bool = True,
+          shorten_output: bool | None = None) -> Book:
+    """Set a chapter up; returns a :class:`Book` and prints what it found.
+
+    Args:
+        chapter: the chapter's number, e.g. ``"07"`` (labels and run folder names).
+        profile: ``"auto"`` (``$INR_PROFILE`` if set; else ``full`` on a GPU with real data,
+            and in Colab on any GPU; else ``quick``), ``"quick"`` or ``"full"``.
+        gpu: the chapter trains models (it says so, and how to get a GPU if there is none).
+        drive: in Colab, offer to mount Google Drive and keep data and runs on it.
+        download: fetch CAVE into ``$INR_DATA/cave`` when it is missing. ``None``: in the full
+            profile, and in Colab when Drive is mounted (fetched once for every chapter).
+        verbose: print the summary.
+        shorten_output: print folders in their short form from now on (:func:`short_paths`),
+            so a built page shows no absolute path of the machine that built it. ``None``: in a
+            notebook kernel (ipykernel), not in scripts or tests.
+    """
+    import torch
+
+    from .runtime import describe_device
+
+    colab = in_colab()
+    repo = repository_root()
+    _ROOTS["repo"] = repo
+    home = _colab_home(drive) if colab else None
+    from .data import default_data_root
+
+    _ROOTS["data"] = default_data_root()
+    device = describe_device(verbose=verbose)
+    prof = _pick_profile(profile, _has_cave(), colab, torch.cuda.is_available())
+    if download is None:
+        download = prof == "full" or (colab and "drive" in _ROOTS)
+    root = _find_data(download)
+    _ROOTS["cave"] = Path(os.path.abspath(root.path))
+    runs = home / "runs" if home is not None else repo / "runs" / "book"
+    source = "real CAVE" if root.kind == "cave" else "synthetic CAVE-layout data"
+    bk = Book(chapter=str(chapter), profile=prof, device=device, data=root, source=source,
+              root=repo, runs=runs, colab=colab)
+    if shorten_output or (shorten_output is None and "ipykernel" in sys.modules):
+        short_paths()
+    if verbose:
+        _summary(bk, _gpu_note(chapter, gpu, device, colab))
+    return bk
+
+
+def _has_cave() -> bool:
+    """True when real CAVE scenes are where :func:`inr_lib.data.resolve_cave_root` looks first."""
+    from .data import resolve_cave_root
+
+    try:
+        return resolve_cave_root("cave").kind == "cave"
+    except FileNotFoundError:
+        return False
+
+
+def _summary(bk: Book, note: str | None) -> None:
+    import torch
+
+    from . import __version__
+
+    print(f"data: {bk.source} in {shown(bk.data.path)}")
+    print(f"runs: {shown(bk.runs)}" + (" (Google Drive)" if "drive" in _ROOTS and bk.colab else ""))
+    if note:
+        print(note)
+    print(f"inr_lib {__version__} | torch {torch.__version__}")
+
+
+# ----------------------------------------------------------------------------- display
+
+
+def table(header: list, rows: list, caption: str = "") -> str:
+    """Display a small HTML table (a table in the built book); returns its HTML.
+
+    Cells are written as given (``&uarr;`` or ``<b>`` work); each is passed through ``str``.
+    Wide tables scroll sideways in the book instead of being cut (``book/_static/book.css``).
+    """
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    cap = f"<caption>{caption}</caption>" if caption else ""
+    html = (f"<div class='inr-table'><table>{cap}<thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table></div>")
+    try:
+        from IPython.display import HTML, display
+    except ImportError:
+        print(html)
+    else:
+        display(HTML(html))
+    return html
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file (e.g. a checkpoint, to know whether a result file is stale)."""
+    from .checkpoint import sha256_file
+
+    return sha256_file(path)
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def run_cli(*args, json_out: Path | None = None, cwd: Path | None = None, env: dict | None = None,
+            stamp_after: Path | None = None):
+    """Run ``python -m inr_lib ARGS`` and print the command and its output (paths shortened).
+
+    With ``json_out`` (passed as ``--json``), the parsed result is returned; it is reused
+    without running when the same command wrote it (a ``.cmd`` file next to it holds the
+    command) after ``stamp_after`` (e.g. the checkpoint) was last changed. Raises
+    ``RuntimeError`` with the command's last output lines when it fails.
+    """
+    args = [str(a) for a in args]
+    if json_out is not None:
+        args += ["--json", str(json_out), "--no-progress"]
+    line = "python -m inr_lib " + shorten(" ".join(args))
+    print("$", line)
+    if json_out is not None and _fresh(Path(json_out), line, stamp_after):
+        res = json.loads(Path(json_out).read_text())
+        print(f"  reusing {shown(json_out)} (written by this command)")
+        return res
+    out = subprocess.run([sys.executable, "-m", "inr_lib", *args], cwd=cwd, env=env,
+                         capture_output=True, text=True)
+    text = shorten((out.stderr + out.stdout).strip())
+    if out.returncode != 0:
+        raise RuntimeError(f"{line} failed (exit {out.returncode}):\n{text[-3000:]}")
+    print("\n".join("  " + t for t in text.splitlines()))
+    if json_out is None:
+        return text
+    Path(json_out).with_suffix(".cmd").write_text(line)
+    return json.loads(Path(json_out).read_text())
+
+
+def _fresh(out: Path, line: str, after: Path | None) -> bool:
+    stamp = out.with_suffix(".cmd")
+    if not (out.is_file() and stamp.is_file() and stamp.read_text() == line):
+        return False
+    return after is None or out.stat().st_mtime > Path(after).stat().st_mtime
+
+
+def evaluate_checkpoint(ckpt: Path, out: Path, evaluate_args: list, *, cwd: Path | None = None,
+                        env: dict | None = None) -> bool:
+    """``python -m inr_lib evaluate --checkpoint CKPT ARGS --json OUT``, unless ``out`` already
+    holds the results of this very checkpoint (same SHA-256). Returns True when it ran."""
+    out = Path(out)
+    if out.is_file():
+        done = json.loads(out.read_text()).get("protocol", {}).get("checkpoint_sha256")
+        if done == sha256(ckpt):
+            return False
+    cmd = [sys.executable, "-m", "inr_lib", "evaluate", "--checkpoint", str(ckpt),
+           *map(str, evaluate_args), "--json", str(out), "--no-progress"]
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"evaluate failed for {shown(ckpt)} -> {shown(out)}:\n"
+                           f"{shorten(res.stderr)[-2000:]}")
+    print("  evaluate:", shorten(res.stdout.strip()))
+    return True
+
+
+class Evaluations:
+    """Background evaluations of checkpoints (:func:`evaluate_checkpoint`), ``parallel`` at a time.
+
+    ``submit(ckpt, out, *extra_args)`` starts one (or reuses its result file); ``wait()``
+    waits for all and returns ``(ran, reused)``; a failed evaluation raises there.
+    """
+
+    def __init__(self, evaluate_args: list, parallel: int = 1, cwd: Path | None = None,
+                 env: dict | None = None):
+        self.args, self.cwd, self.env = list(evaluate_args), cwd, env
+        self.pool = ThreadPoolExecutor(max_workers=parallel)
+        self.jobs: list[Future] = []
+
+    def submit(self, ckpt: Path, out: Path, *extra) -> None:
+        self.jobs.append(self.pool.submit(evaluate_checkpoint, ckpt, out, [*self.args, *extra],
+                                          cwd=self.cwd, env=self.env))
+
+    def wait(self) -> tuple[int, int]:
+        ran = [job.result() for job in self.jobs]
+        self.jobs = []
+        return sum(ran), len(ran) - sum(ran)
+
+
+def scene_folder(dest: Path, source: Path, names: list[str]) -> Path:
+    """A CAVE-layout folder ``dest`` holding only the scenes ``names`` of ``source``, linked
+    (copied where links are not allowed). Returns ``dest``."""
+    import shutil
+
+    from .data import list_cave_scenes
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    folders = {d.name: d.path for d in list_cave_scenes(source)}
+    missing = [n for n in names if n not in folders]
+    if missing:
+        raise FileNotFoundError(f"scenes {missing} are not in {shown(source)}")
+    for name in names:
+        link = dest / name
+        if not link.exists():
+            try:
+                link.symlink_to(folders[name].resolve(), target_is_directory=True)
+            except OSError:
+                shutil.copytree(folders[name], link)
+    return dest
