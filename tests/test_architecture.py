@@ -21,7 +21,7 @@ LAYERS = {
     "outputs": 3,
     "checkpoint": 4, "evaluate": 4, "pretrained": 4,
     "train": 5,
-    "book": 6,
+    "book": 6, "figures": 6,
     "cli": 7,
     "__main__": 8,
 }

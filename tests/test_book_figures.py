@@ -1,8 +1,5 @@
-"""book/_figures.py: the architecture diagram renders and shows the shapes inr_lib builds."""
+"""inr_lib.figures: the architecture diagram renders and shows the shapes inr_lib builds."""
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import matplotlib
 
@@ -10,18 +7,11 @@ matplotlib.use("Agg")
 
 import inr_lib  # noqa: E402
 
-FIGURES = Path(__file__).resolve().parents[1] / "book" / "_figures.py"
-
-
-def _figures():
-    spec = importlib.util.spec_from_file_location("book_figures", FIGURES)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_architecture_diagram_renders_with_the_library_shapes(tmp_path):
-    figures = _figures()
+    from inr_lib import figures
+
     fig, drawn = figures.architecture_diagram(("paper", "small"), size=(64, 96))
     out = tmp_path / "arch.png"
     fig.savefig(out, dpi=50)

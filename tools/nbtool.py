@@ -45,6 +45,7 @@ def install_cell(url: str, branch: str) -> str:
     return f'''# Colab only: install inr_lib from the book's repository (Colab's own torch is kept).
 # Written by `python tools/nbtool.py sync-install` from _config.yml (repository: url, branch).
 import sys, subprocess
+BOOK_REPOSITORY, BOOK_BRANCH = "{url}", "{branch}"
 if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "{pip_spec(url, branch)}"], check=True)'''

@@ -1,4 +1,4 @@
-"""Figures drawn by code that more than one chapter shows (imported by chapters 4 and 5).
+"""Figures drawn by code that more than one chapter shows (chapters 4 and 5).
 
 ``architecture_diagram(presets, size)`` draws the INR-HSISR network for each preset: the
 hypernetwork's convolutions with their output shapes, the per-tile parameters
