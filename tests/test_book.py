@@ -71,8 +71,6 @@ TRAINS = re.compile(r'torch\.optim\.|(?<![\w.])train\(|bk\.cli\("train"')
 def test_chapters_that_train_ask_colab_for_a_gpu_and_set_up_through_the_helper(path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    if path.stem.startswith("11"):
-        pytest.skip("chapter 11 (the course) has its own setup")
     setup = code[1]
     assert "chapter-setup" in setup.metadata.get("tags", []) and "book.setup(" in setup.source
     assert '# @param ["auto", "quick", "full"]' in setup.source, "the profile is a Colab form field"

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from inr_lib import book
-from inr_lib.data import synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,7 +20,7 @@ def no_real_cave(monkeypatch, tmp_path):
     """A data folder without real CAVE (and no development copy): the synthetic data is used."""
     monkeypatch.setenv("INR_DATA", str(tmp_path / "data"))
     monkeypatch.delenv("INR_PROFILE", raising=False)
-    monkeypatch.setattr(synthetic, "_dev_cave", lambda: tmp_path / "no-dev-copy")
+    monkeypatch.delenv("INR_CAVE", raising=False)            # no development copy either
     monkeypatch.setattr(book, "_ROOTS", {})
     monkeypatch.chdir(REPO / "book")
     return tmp_path
