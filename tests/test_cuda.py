@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-from types import SimpleNamespace
 
 # cuBLAS needs this before its first use to have deterministic matmuls (exact-resume test)
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -61,17 +60,10 @@ def _rgb(b: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
     return torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
 
 
-def _scene(name: str, seed: int, size: int = 40):
-    r = np.random.default_rng(seed)
-    ramp = np.linspace(0.2, 1.0, size, dtype=np.float32)
-    hsi = (r.random((31, 1, 1)) * ramp[None, None, :] * (0.6 + 0.4 * r.random((1, size, size))))
-    hsi = hsi.astype(np.float32)
-    rgb = np.stack([hsi[20:].mean(0), hsi[10:20].mean(0), hsi[:10].mean(0)]).astype(np.float32)
-    return SimpleNamespace(name=name, hsi=hsi, rgb=rgb, wavelengths=np.arange(400, 701, 10.0))
-
-
-TRAIN = [_scene("s0", 0), _scene("s1", 1), _scene("s2", 2)]
-VAL = [_scene("v0", 5)]
+@pytest.fixture(scope="module")
+def scenes(smooth_scene):
+    """``(train, val)``: three smooth 40 x 40 training scenes and one validation scene."""
+    return [smooth_scene(f"s{i}", i, 40) for i in range(3)], [smooth_scene("v0", 5, 40)]
 
 
 # ------------------------------------------------------------------ fast == readable on CUDA
@@ -109,7 +101,8 @@ def test_fast_equals_readable_under_bf16_autocast(preset, fp32):
 
 # ------------------------------------------------------------------ mixed-precision training
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
-def test_mixed_precision_training_gives_finite_decreasing_losses(tmp_path, amp):
+def test_mixed_precision_training_gives_finite_decreasing_losses(scenes, tmp_path, amp):
+    TRAIN, VAL = scenes
     if amp == "bf16" and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no native bf16")
     cfg = TrainConfig.preset("tiny").replace(epochs=8, crops_per_scene=16, batch_size=8,
@@ -147,9 +140,10 @@ def test_predict_and_render_on_cuda_equal_cpu(fp32):
 
 
 @pytest.mark.parametrize("mode", ["tiled", "whole"])
-def test_evaluate_on_cuda_equals_cpu(mode, fp32):
+def test_evaluate_on_cuda_equals_cpu(scenes, mode, fp32):
     """Metrics agree within 0.01 dB PSNR, 1e-4 SSIM, 0.01 deg SAM, 1e-5 RMSE and a relative
     1e-4 in MRAE (it divides by the target, which is near 0 in some bands)."""
+    TRAIN, VAL = scenes
     model = build_model("small", seed=0)
     kw = dict(mode=mode, tile=32, overlap=8, progress=False)
     cpu = evaluate(model, VAL + TRAIN[:1], device="cpu", **kw)
@@ -164,7 +158,8 @@ def test_evaluate_on_cuda_equals_cpu(mode, fp32):
 
 # ------------------------------------------------------------------ exact resume on CUDA
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
-def test_resume_on_cuda_is_exact(tmp_path, amp, deterministic):
+def test_resume_on_cuda_is_exact(scenes, tmp_path, amp, deterministic):
+    TRAIN, VAL = scenes
     if amp == "bf16" and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no native bf16")
     cfg = TrainConfig.preset("tiny").replace(epochs=4, val_every=2, milestones=[3], amp=amp)
