@@ -424,6 +424,53 @@ class Evaluations:
         return sum(ran), len(ran) - sum(ran)
 
 
+def installed_from() -> tuple[str, str] | None:
+    """``(repository url, commit)`` that pip recorded when inr_lib was installed from a git
+    repository (``pip install "inr_lib @ git+URL@BRANCH"``, as the chapters' Colab cell does), or
+    None for any other install (a checkout, a wheel)."""
+    import importlib.metadata
+
+    try:
+        text = importlib.metadata.distribution("inr_lib").read_text("direct_url.json")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    info = json.loads(text) if text else {}
+    vcs = info.get("vcs_info") or {}
+    if not vcs or not info.get("url"):
+        return None
+    return info["url"], vcs.get("commit_id") or vcs.get("requested_revision") or "main"
+
+
+def repository_files(dest: str | os.PathLike, folder: str, names: list[str]) -> Path:
+    """Make the files ``names`` of the repository's ``folder`` (e.g. ``"book/assignment"``)
+    available in ``dest``: kept when already there (a chapter run inside the checkout), else
+    downloaded from the GitHub repository and commit inr_lib was installed from (Colab).
+    Returns ``dest``.
+
+    Raises:
+        FileNotFoundError: files are missing and inr_lib was not installed from a git
+            repository (the message says what to do).
+    """
+    dest = Path(dest)
+    missing = [n for n in names if not (dest / n).is_file()]
+    if not missing:
+        return dest
+    source = installed_from()
+    if source is None or "github.com" not in source[0]:
+        raise FileNotFoundError(
+            f"{missing} are not in {shown(dest)} and inr_lib was not installed from a GitHub "
+            f"repository; run this notebook from the book's {folder.split('/')[0]}/ folder of a "
+            f"checkout, or install inr_lib with the chapter's first cell")
+    import urllib.request
+
+    url, commit = source
+    raw = url.removesuffix(".git").replace("https://github.com/", "https://raw.githubusercontent.com/")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in missing:
+        urllib.request.urlretrieve(f"{raw}/{commit}/{folder}/{name}", dest / name)
+    return dest
+
+
 def scene_folder(dest: Path, source: Path, names: list[str]) -> Path:
     """A CAVE-layout folder ``dest`` holding only the scenes ``names`` of ``source``, linked
     (copied where links are not allowed). Returns ``dest``."""

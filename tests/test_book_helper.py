@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from inr_lib import book
+from inr_lib.data import synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -222,3 +223,38 @@ def test_run_cli_reuses_a_result_written_by_the_same_command(tmp_path, monkeypat
     assert len(calls) == 1 and "reusing" in capsys.readouterr().out
     book.run_cli("baseline", "physics", json_out=out)
     assert len(calls) == 2
+
+
+def test_repository_files_are_kept_locally_or_fetched_from_the_install_source(tmp_path, monkeypatch):
+    import importlib.metadata
+    import json as _json
+    import urllib.request
+
+    local = tmp_path / "assignment"
+    local.mkdir()
+    (local / "a.py").write_text("x = 1\n")
+    assert book.repository_files(local, "book/assignment", ["a.py"]) == local   # nothing fetched
+
+    class Dist:   # what pip records for `pip install "inr_lib @ git+URL@main"`
+        def read_text(self, name):
+            assert name == "direct_url.json"
+            return _json.dumps({"url": "https://github.com/someone/the-book.git",
+                                "vcs_info": {"vcs": "git", "commit_id": "abc123", "requested_revision": "main"}})
+
+    fetched = []
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: Dist())
+    monkeypatch.setattr(urllib.request, "urlretrieve",
+                        lambda url, path: (fetched.append(url), Path(path).write_text("y = 2\n")))
+    colab = tmp_path / "colab"
+    book.repository_files(colab, "book/assignment", ["a.py", "b.py"])
+    assert fetched == ["https://raw.githubusercontent.com/someone/the-book/abc123/book/assignment/a.py",
+                       "https://raw.githubusercontent.com/someone/the-book/abc123/book/assignment/b.py"]
+    assert (colab / "b.py").read_text() == "y = 2\n"
+
+    class Wheel:  # an install from a wheel or a checkout records no repository
+        def read_text(self, name):
+            return None
+
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: Wheel())
+    with pytest.raises(FileNotFoundError, match="not installed from a GitHub repository"):
+        book.repository_files(tmp_path / "elsewhere", "book/assignment", ["a.py"])

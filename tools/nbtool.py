@@ -41,14 +41,11 @@ def pip_spec(url: str, branch: str) -> str:
 
 
 def install_cell(url: str, branch: str) -> str:
-    """Source of the chapters' first code cell (installs inr_lib in Colab only)."""
-    return f'''# Colab only: install inr_lib from the book's repository (Colab's own torch is kept).
-# Written by `python tools/nbtool.py sync-install` from _config.yml (repository: url, branch).
-import sys, subprocess
-BOOK_REPOSITORY, BOOK_BRANCH = "{url}", "{branch}"
-if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "{pip_spec(url, branch)}"], check=True)'''
+    """Source of the chapters' first code cell: installs inr_lib in Colab only (the one place
+    with a ``/content`` folder), keeping Colab's own torch build."""
+    return f'''# Colab only (it has a /content folder): install inr_lib from the book's repository, keeping
+# Colab's own torch. Written by tools/nbtool.py sync-install from _config.yml (repository).
+!test -d /content && pip install -q "{pip_spec(url, branch)}"'''
 
 
 def _install_cells(nb) -> tuple[list, bool]:
@@ -57,7 +54,8 @@ def _install_cells(nb) -> tuple[list, bool]:
     if cells:
         return cells, False
     first = next((c for c in nb.cells if c.cell_type == "code"), None)
-    if first is None or "google.colab" not in first.source or "pip" not in first.source:
+    if first is None or "pip" not in first.source or \
+            not ("google.colab" in first.source or "/content" in first.source):
         at = nb.cells.index(first) if first is not None else len(nb.cells)
         first = nbformat.v4.new_code_cell("")
         first["id"] = INSTALL_TAG
