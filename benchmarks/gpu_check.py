@@ -337,13 +337,13 @@ def bench_projection(rows: list, preset: str = "paper") -> dict | None:
 
 # ------------------------------------------------------------------------------ stages 3-4
 def _preset_schedule(name: str) -> dict:
-    """Epochs and validation period of a training preset (following ``base:``)."""
-    import yaml
+    """The training preset's fields (epochs, val_every, ...), as inr_lib resolves them (the
+    TrainConfig defaults are the paper recipe; a preset file lists only what differs)."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from inr_lib.train import TrainConfig
 
-    d = yaml.safe_load((REPO / "inr_lib" / "configs" / f"{name}.yaml").read_text())
-    if "base" in d:
-        d = {**_preset_schedule(d.pop("base")), **d}
-    return d
+    return TrainConfig.preset(name).to_dict()
 
 
 def stage_train(r: Runner, a, py: str) -> dict:
