@@ -4,6 +4,9 @@
 #   tools/train_zoo.sh small-paper abl-reference ...      # names of inr_lib/pretrained/configs/*.yaml
 # Data: the dev18 scenes in ../shared/data/cave and ../shared/data/cave_extra (or $ZOO_DATA).
 # Each start is logged with the code's commit in runs/zoo/NAME.out (the card's code_commit).
+# Run it from a checkout that does not change while it trains (a training imports parts of the
+# library lazily, e.g. for validation), e.g. a pinned worktree sharing this runs/ folder:
+#   git worktree add --detach ../zoo HEAD && ln -s "$PWD/runs" ../zoo/runs && ../zoo/tools/train_zoo.sh NAME
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
