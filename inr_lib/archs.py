@@ -43,7 +43,8 @@ class Arch:
 ARCHS: dict[str, Arch] = {}
 
 
-def register(name: str, model_class: type, config_class: type):
+def register(name: str, model_class: type, config_class: type,
+             ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: register ``builder(config, seed, **options)`` under ``name``."""
     def wrap(builder):
         ARCHS[name] = Arch(name, model_class, config_class, builder)
@@ -70,7 +71,7 @@ def _build_cnn(config, seed: int | None, **options) -> nn.Module:
     return SmallResCNN(config, **{**seeded, **options})
 
 
-def build(arch: str, config: Any = None, *, seed: int | None = None, **options) -> nn.Module:
+def build(arch: str, config: Any = None, *, seed: int | None = None, **options: Any) -> nn.Module:
     """An untrained model of architecture ``arch`` (see :class:`Arch` for the arguments).
 
     Raises:

@@ -18,11 +18,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "WAVELENGTHS", "polynomial_features", "fit_linear_map",
@@ -126,7 +129,8 @@ def _ridge_solve(x: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tensor
     return torch.linalg.lstsq(x, y, driver="gelsd").solution
 
 
-def fit_linear_map(rgb_list, hsi_list, alpha: float = 1e-6,
+def fit_linear_map(rgb_list: Sequence[np.ndarray | torch.Tensor],
+                   hsi_list: Sequence[np.ndarray | torch.Tensor], alpha: float = 1e-6,
                    max_pixels: Optional[int] = 200_000, seed: int = 0) -> torch.Tensor:
     """Fit an affine map RGB -> spectrum by ridge regression on training pixels.
 
@@ -167,7 +171,8 @@ class RidgeBaseline(nn.Module):
         self.register_buffer("weight", torch.zeros(N_BANDS, n_feat))
         self.register_buffer("fitted", torch.tensor(False))
 
-    def fit(self, rgb_list, hsi_list, alpha: float = 1e-6,
+    def fit(self, rgb_list: Sequence[np.ndarray | torch.Tensor],
+            hsi_list: Sequence[np.ndarray | torch.Tensor], alpha: float = 1e-6,
             max_pixels: Optional[int] = 200_000, seed: int = 0) -> "RidgeBaseline":
         """Fit the weights on paired training images (closed form, float64 on CPU).
 
@@ -213,7 +218,7 @@ def _check_rgb(rgb, who: str) -> None:
 
 
 # --------------------------------------------------------------------------- physics
-def mallett2019_basis(wavelengths=WAVELENGTHS) -> np.ndarray:
+def mallett2019_basis(wavelengths: ArrayLike = WAVELENGTHS) -> np.ndarray:
     """Mallett & Yuksel (2019) sRGB basis spectra at ``wavelengths`` -> ``(len, 3)``.
 
     colour-science tabulates the basis at 380..780 nm in 5 nm steps, so 400..700 / 10 nm
@@ -273,7 +278,8 @@ class PhysicsUpsampling(nn.Module):
             lin = srgb_to_linear(lin)
         return torch.einsum("ck,bkhw->bchw", self.basis.to(lin.dtype), lin)
 
-    def fit(self, rgb_list, hsi_list, max_pixels: Optional[int] = 200_000,
+    def fit(self, rgb_list: Sequence[np.ndarray | torch.Tensor],
+            hsi_list: Sequence[np.ndarray | torch.Tensor], max_pixels: Optional[int] = 200_000,
             seed: int = 0) -> "PhysicsUpsampling":
         """Fit the scalar ``gain`` = argmin_g sum (g * s - y)^2 = <s, y> / <s, s>.
 
@@ -353,7 +359,7 @@ class SmallResCNN(nn.Module):
     Shapes: ``forward((B, 3, H, W)) -> (B, 31, H, W)``.
     """
 
-    def __init__(self, config: Optional[SmallResCNNConfig] = None, **overrides):
+    def __init__(self, config: Optional[SmallResCNNConfig] = None, **overrides: Any):
         super().__init__()
         config = config if config is not None else SmallResCNNConfig()
         unknown = set(overrides) - {f.name for f in dataclasses.fields(SmallResCNNConfig)}
@@ -391,7 +397,7 @@ BASELINES = {
 the CNN is trained like the main model."""
 
 
-def build_baseline(name: str, **kwargs) -> nn.Module:
+def build_baseline(name: str, **kwargs: Any) -> nn.Module:
     """Build a baseline by name ("ridge", "physics", "cnn") with constructor options.
 
     Example: ``build_baseline("ridge", degree=2).fit(rgbs, hsis)``,

@@ -28,6 +28,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: Google Drive folder (under ``MyDrive``) that holds the data and the runs in Colab
 DRIVE_FOLDER = "inr-hsisr"
@@ -174,7 +175,8 @@ class Book:
         print(f"This chapter ran in {self.elapsed():.0f} s (profile {self.profile}, "
               f"device {self.device.type}, data: {self.source}).")
 
-    def cli(self, *args, json_out: Path | None = None, stamp_after: Path | None = None):
+    def cli(self, *args: object, json_out: Path | None = None,
+            stamp_after: Path | None = None) -> Any:
         """Run ``python -m inr_lib ARGS`` in the repository root (see :func:`run_cli`)."""
         return run_cli(*args, json_out=json_out, cwd=self.root, env=self.env(),
                        stamp_after=stamp_after)
@@ -345,8 +347,8 @@ def sha256(path: str | os.PathLike) -> str:
 # ----------------------------------------------------------------------------- commands
 
 
-def run_cli(*args, json_out: Path | None = None, cwd: Path | None = None, env: dict | None = None,
-            stamp_after: Path | None = None):
+def run_cli(*args: object, json_out: Path | None = None, cwd: Path | None = None, env: dict | None = None,
+            stamp_after: Path | None = None) -> Any:
     """Run ``python -m inr_lib ARGS`` and print the command and its output (paths shortened).
 
     With ``json_out`` (passed as ``--json``), the parsed result is returned; it is reused
@@ -414,7 +416,7 @@ class Evaluations:
         self.pool = ThreadPoolExecutor(max_workers=parallel)
         self.jobs: list[Future] = []
 
-    def submit(self, ckpt: Path, out: Path, *extra) -> None:
+    def submit(self, ckpt: Path, out: Path, *extra: str) -> None:
         self.jobs.append(self.pool.submit(evaluate_checkpoint, ckpt, out, [*self.args, *extra],
                                           cwd=self.cwd, env=self.env))
 

@@ -86,7 +86,9 @@ def set_rng_state(state: dict) -> None:
 
 # ------------------------------------------------------------------ save / load
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, epoch: int,
-                    optimizer=None, scheduler=None, scaler=None, train_config: dict | None = None,
+                    optimizer: torch.optim.Optimizer | None = None,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+                    scaler: torch.amp.GradScaler | None = None, train_config: dict | None = None,
                     history: list | None = None, best: dict | None = None,
                     include_rng: bool = True) -> Path:
     """Write a checkpoint (atomically) and return its path. See the module docstring."""
@@ -110,7 +112,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, epoch: int,
     return atomic_save(state, path)
 
 
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+def load_checkpoint(path: str | os.PathLike, map_location: torch.device | str | None = "cpu") -> dict:
     """Load and validate a checkpoint with ``torch.load(..., weights_only=True)``.
 
     Raises:
@@ -228,7 +230,7 @@ def model_from_checkpoint(ckpt: dict) -> nn.Module:
     return model.eval()
 
 
-def check_finite_weights(state: dict, path) -> None:
+def check_finite_weights(state: dict, path: str | os.PathLike) -> None:
     """Raise :class:`CheckpointError` naming the first weight of ``state`` (a state dict)
     that holds NaN or Inf: such a model computes NaN cubes, never a usable result."""
     for name, t in state.items():
@@ -238,7 +240,7 @@ def check_finite_weights(state: dict, path) -> None:
                                   f"another checkpoint (e.g. an earlier best.pt) or retrain")
 
 
-def stored_int(tc, key: str, default: int, low: int, path) -> int:
+def stored_int(tc: Any, key: str, default: int, low: int, path: str | os.PathLike) -> int:
     """``train_config[key]`` of a checkpoint (``tc``, read from ``path``) as an int in
     [``low``, 65536] (``default`` when absent); a tampered or foreign value is a
     :class:`CheckpointError` naming the file and the key."""
@@ -253,7 +255,7 @@ def stored_int(tc, key: str, default: int, low: int, path) -> int:
     return value
 
 
-def stored_str(tc, key: str, default: str, path) -> str:
+def stored_str(tc: Any, key: str, default: str, path: str | os.PathLike) -> str:
     """``train_config[key]`` of a checkpoint as a string (``default`` when absent)."""
     value = tc.get(key, default) if isinstance(tc, dict) else default
     if not isinstance(value, str):
@@ -262,7 +264,7 @@ def stored_str(tc, key: str, default: str, path) -> str:
     return value
 
 
-def load_model(path: str | os.PathLike, map_location="cpu") -> nn.Module:
+def load_model(path: str | os.PathLike, map_location: torch.device | str | None = "cpu") -> nn.Module:
     """Load a trained model from a checkpoint, in eval mode, on ``map_location``.
 
     The model gets an attribute ``checkpoint_info = {"path", "sha256", "epoch", "arch",

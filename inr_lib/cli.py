@@ -13,6 +13,7 @@ import inspect
 import os
 import sys
 from pathlib import Path
+from typing import Sequence
 
 from . import checkpoint
 from .data.spec import DATA_HELP, PARTS, parse_split
@@ -26,7 +27,7 @@ class CLIError(Exception):
 
 
 # ====================================================================== commands
-def cmd_train(args) -> int:
+def cmd_train(args: argparse.Namespace) -> int:
     """Train a model.
 
     Train INR-HSISR (or the cnn baseline) on random crops of the train split,
@@ -63,7 +64,7 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_evaluate(args) -> int:
+def cmd_evaluate(args: argparse.Namespace) -> int:
     """Score a checkpoint on full images.
 
     Reconstruct the full images of a split with a checkpoint and write
@@ -77,7 +78,7 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_baseline(args) -> int:
+def cmd_baseline(args: argparse.Namespace) -> int:
     """Fit/train and score a baseline.
 
     Fit ridge or physics (Mallett & Yuksel 2019) on the train split, or train the
@@ -106,7 +107,7 @@ def cmd_baseline(args) -> int:
     return 0
 
 
-def cmd_reconstruct(args) -> int:
+def cmd_reconstruct(args: argparse.Namespace) -> int:
     """Turn an RGB image into a spectral cube.
 
     Reconstruct a 31-band cube (400..700 nm) from an RGB image (8/16-bit PNG,
@@ -528,7 +529,7 @@ def _config_overrides(p, prefix: str = "") -> None:
                         f"model options; repeatable")
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 error, 2 bad arguments, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -39,7 +39,7 @@ MODES = ("tiled", "whole")
 
 def reconstruct(model: nn.Module, rgb: torch.Tensor, mode: str = "tiled", tile: int = 64,
                 overlap: int = 16, self_ensemble: bool = False, batch_size: int = 16,
-                device=None) -> torch.Tensor:
+                device: torch.device | str | None = None) -> torch.Tensor:
     """Full-image prediction ``(B, 3, H, W)`` -> ``(B, 31, H, W)`` clamped to [0, 1]:
     :func:`inr_lib.tiling.predict_image` (same arguments) followed by the clamp."""
     return predict_image(model, rgb, mode=mode, tile=tile, overlap=overlap, batch_size=batch_size,
@@ -53,7 +53,8 @@ def _mean(values: list[float]) -> float:
 
 def evaluate(model: nn.Module, scenes: Sequence, mode: str = "tiled", tile: int = 64,
              overlap: int = 16, border: int = 0, self_ensemble: bool = False,
-             rgb_source: str = "dataset", device=None, progress: bool = True, *,
+             rgb_source: str = "dataset",
+             device: torch.device | str | None = None, progress: bool = True, *,
              batch_size: int = 16, dataset: str | None = None, split: str | None = None,
              checkpoint: str | os.PathLike | None = None, profile: str | None = None) -> dict:
     """Score a model on full images of ``scenes``.

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import torch
+from typing import TYPE_CHECKING, Sequence
+
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 import inr_lib
 from inr_lib.model import INRHSISR, PRESETS
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 def hypernet_stages(cfg: "inr_lib.ModelConfig", size: tuple[int, int]) -> list[dict]:
@@ -49,7 +55,7 @@ def _arrow(ax, a, b, color="k"):
     ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=10, lw=1, color=color))
 
 
-def draw_architecture(ax, preset: str = "paper", size: tuple[int, int] = (64, 64)) -> dict:
+def draw_architecture(ax: Axes, preset: str = "paper", size: tuple[int, int] = (64, 64)) -> dict:
     """Draw one preset's network on ``ax``; returns the shapes it drew (for assertions)."""
     cfg = inr_lib.ModelConfig(**PRESETS[preset])
     H, W = size
@@ -101,7 +107,8 @@ def _meta_model(cfg):
         return INRHSISR(cfg)
 
 
-def architecture_diagram(presets=("paper", "small"), size: tuple[int, int] = (64, 64)):
+def architecture_diagram(presets: Sequence[str] = ("paper", "small"), size: tuple[int, int] = (64, 64),
+                         ) -> tuple[Figure, dict[str, dict]]:
     """One row per preset; returns ``(fig, {preset: shapes drawn})``."""
     fig, axes = plt.subplots(len(presets), 1, figsize=(15, 3.3 * len(presets)), layout="constrained")
     axes = [axes] if len(presets) == 1 else list(axes)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -84,7 +84,7 @@ def _chmod_like_new_file(fd: int) -> None:
         pass
 
 
-def remove_stale_temp_files(folder: str | os.PathLike, names) -> list:
+def remove_stale_temp_files(folder: str | os.PathLike, names: Iterable[str]) -> list:
     """Delete the temporary files that an interrupted :func:`atomic_write` of one of
     ``names`` (e.g. ``"last.pt"``) left in ``folder`` (``.<name>.<random>.tmp``); returns them.
 

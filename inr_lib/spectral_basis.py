@@ -43,11 +43,15 @@ band centres and :func:`target_bands` selects them from prediction and target be
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from .spectral import WAVELENGTHS
+
+if TYPE_CHECKING:
+    import torch
+    from numpy.typing import ArrayLike
 
 __all__ = ["SPECTRAL_RANGE", "DEFAULT_CONTINUOUS", "parse_spectral", "check_spectral",
            "bspline_basis", "cosine_basis", "basis_matrix", "as_wavelengths", "band_indices",
@@ -89,7 +93,7 @@ def check_spectral(name: str) -> None:
     parse_spectral(name)
 
 
-def as_wavelengths(wavelengths, extrapolate: bool = False) -> np.ndarray:
+def as_wavelengths(wavelengths: ArrayLike | torch.Tensor, extrapolate: bool = False) -> np.ndarray:
     """Wavelengths in nm (list, numpy array or tensor, any shape with ``N`` values) as a
     ``(N,)`` float64 array, checked to be finite and (unless ``extrapolate``) inside
     :data:`SPECTRAL_RANGE`.
@@ -113,7 +117,7 @@ def as_wavelengths(wavelengths, extrapolate: bool = False) -> np.ndarray:
     return wl
 
 
-def bspline_basis(wavelengths, k: int, degree: int = 3) -> np.ndarray:
+def bspline_basis(wavelengths: ArrayLike, k: int, degree: int = 3) -> np.ndarray:
     """Clamped B-splines of ``degree`` with ``k`` functions on uniform knots over 400..700 nm.
 
     Args:
@@ -143,7 +147,7 @@ def bspline_basis(wavelengths, k: int, degree: int = 3) -> np.ndarray:
     return basis
 
 
-def cosine_basis(wavelengths, k: int) -> np.ndarray:
+def cosine_basis(wavelengths: ArrayLike, k: int) -> np.ndarray:
     """``cos(j pi (l - 400) / 300)`` for ``j = 0..k-1``: ``(N,)`` nm -> ``(N, k)`` float64."""
     x = np.asarray(wavelengths, dtype=np.float64).reshape(-1)
     lo, hi = SPECTRAL_RANGE
@@ -151,7 +155,7 @@ def cosine_basis(wavelengths, k: int) -> np.ndarray:
     return np.cos(np.pi * np.outer(u, np.arange(k)))
 
 
-def basis_matrix(spectral: str, wavelengths) -> np.ndarray:
+def basis_matrix(spectral: str, wavelengths: ArrayLike | torch.Tensor) -> np.ndarray:
     """``(N, K)`` float64: row ``n`` holds every basis function at ``wavelengths[n]`` (nm), so
     spectra at those wavelengths are ``coefficients @ basis_matrix(...).T``."""
     parsed = parse_spectral(spectral)
@@ -186,7 +190,7 @@ def band_indices(wavelengths: Sequence[float] | None) -> list[int]:
     return sorted(idx)
 
 
-def target_wavelengths(wavelengths) -> list[float] | None:
+def target_wavelengths(wavelengths: Sequence[float] | None) -> list[float] | None:
     """Validate a training config's target bands: None (all 31) or the sorted list of band
     centres in nm, as floats (e.g. ``[400.0, 420.0, ..., 700.0]``).
 
@@ -204,7 +208,8 @@ def target_wavelengths(wavelengths) -> list[float] | None:
         raise ValueError(f"wavelengths: expected numbers in nm, got {wavelengths!r}") from None
 
 
-def target_bands(pred, hsi, wavelengths: Sequence[float] | None):
+def target_bands(pred: torch.Tensor, hsi: torch.Tensor, wavelengths: Sequence[float] | None,
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Keep only the target bands of prediction and target before the loss.
 
     Args:
@@ -223,7 +228,7 @@ def target_bands(pred, hsi, wavelengths: Sequence[float] | None):
     return pred[:, idx], hsi[:, idx]
 
 
-def interpolate_bands(cube, from_wavelengths: Sequence[float], to_wavelengths: Sequence[float],
+def interpolate_bands(cube: ArrayLike | torch.Tensor, from_wavelengths: Sequence[float], to_wavelengths: Sequence[float],
                       kind: str = "linear") -> np.ndarray:
     """Interpolate spectra sampled at some bands to other wavelengths, along the band axis.
 

@@ -31,7 +31,7 @@ def window_starts(length: int, tile: int, overlap: int) -> list[int]:
     return starts + [length - tile]
 
 
-def blend_ramp(n: int, overlap: int, device=None) -> torch.Tensor:
+def blend_ramp(n: int, overlap: int, device: torch.device | str | None = None) -> torch.Tensor:
     """``(n,)`` blending weights: linear ramps of ``overlap + 1`` steps at both ends, 1 inside."""
     i = torch.arange(n, device=device, dtype=torch.float32)
     return torch.minimum((i + 1) / (overlap + 1), (n - i) / (overlap + 1)).clamp(max=1.0)
@@ -39,7 +39,7 @@ def blend_ramp(n: int, overlap: int, device=None) -> torch.Tensor:
 
 @torch.no_grad()
 def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], rgb: torch.Tensor, tile: int | None,
-                overlap: int = 16, batch_size: int = 16, device=None) -> torch.Tensor:
+                overlap: int = 16, batch_size: int = 16, device: torch.device | str | None = None) -> torch.Tensor:
     """Apply ``fn`` to overlapping windows of ``rgb`` and blend the results.
 
     Args:
@@ -87,7 +87,7 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], rgb: torch.Tensor, t
 
 @torch.no_grad()
 def predict_image(model: nn.Module, rgb: torch.Tensor, mode: str = "tiled", tile: int = 64,
-                  overlap: int = 16, batch_size: int = 16, device=None,
+                  overlap: int = 16, batch_size: int = 16, device: torch.device | str | None = None,
                   self_ensemble: bool = False) -> torch.Tensor:
     """Full-image prediction with any model, in eval mode (restored afterwards).
 

@@ -54,7 +54,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -291,7 +291,7 @@ class TrainConfig:
                              f"existing YAML file")
         return cls.from_yaml(s)
 
-    def replace(self, **changes) -> "TrainConfig":
+    def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 
     def with_overrides(self, items: Sequence[str]) -> "TrainConfig":
@@ -385,7 +385,7 @@ def amp_dtype_for(device: torch.device, amp: str = "auto") -> torch.dtype | None
     return torch.bfloat16 if major >= 8 and torch.cuda.is_bf16_supported() else torch.float16
 
 
-def grad_scaler(enabled: bool):
+def grad_scaler(enabled: bool) -> torch.amp.GradScaler:
     """A CUDA GradScaler (``torch.amp`` since torch 2.3, ``torch.cuda.amp`` before); a
     disabled one (CPU, bf16, fp32) passes the loss and the step through unchanged."""
     if hasattr(torch.amp, "GradScaler"):
@@ -397,8 +397,8 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
-def train_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], optimizer,
-               scaler, amp_dtype: torch.dtype | None,
+def train_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
+               optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, amp_dtype: torch.dtype | None,
                wavelengths: Sequence[float] | None = None) -> torch.Tensor:
     """One optimiser step of the paper's recipe; returns the batch's loss (detached, 0-dim).
 
@@ -474,7 +474,7 @@ LOCK_NAME = ".lock"
 
 
 @contextlib.contextmanager
-def run_lock(out_dir: Path, main: bool = True):
+def run_lock(out_dir: Path, main: bool = True) -> Iterator[None]:
     """Hold an exclusive lock on ``out_dir/.lock`` while a run writes ``out_dir`` (rank 0 only).
 
     A second training into the same folder fails at once with :class:`RunLockedError`
@@ -532,7 +532,7 @@ def check_same_data(out: Path, identity: dict, allowed: bool) -> None:
                          f"and --split, or pass --allow-other-data to continue on these scenes")
 
 
-def record_data(out: Path, identity: dict):
+def record_data(out: Path, identity: dict) -> Callable[[dict, nn.Module], None]:
     """A training callback writing ``out/data.json`` after the first epoch (once the run has
     started, so a failed start leaves an older run's record alone)."""
     text = json.dumps(identity, indent=1) + "\n"

@@ -138,7 +138,7 @@ def _verify(url: str, part: Path, expected: int | None, sha256: str | None) -> N
             )
 
 
-def download_file(url: str, target, sha256: str | None = None, size: int | None = None,
+def download_file(url: str, target: str | os.PathLike, sha256: str | None = None, size: int | None = None,
                   progress: bool = True, timeout: float = 60.0) -> Path:
     """Download ``url`` to ``target`` via ``target + ".part"``, resuming a partial ``.part``.
 
@@ -200,7 +200,7 @@ def _size(n: int) -> str:
     return f"{n / 2**10:.0f} KiB" if n >= 2**10 else f"{n} bytes"
 
 
-def safe_extract_zip(archive, dest) -> list:
+def safe_extract_zip(archive: str | os.PathLike, dest: str | os.PathLike) -> list:
     """Extract a zip into ``dest`` after checking every member; returns the top-level names.
 
     All members are checked before anything is written. Files are extracted into a temporary
@@ -283,7 +283,7 @@ def _check_is_zip(archive: Path, url: str, downloaded: bool) -> None:
                           "copy, or move it away and call download_cave again to download it")
 
 
-def download_cave(dest, url: str = CAVE_URL, sha256: str | None = None, size: int | None = None,
+def download_cave(dest: str | os.PathLike, url: str = CAVE_URL, sha256: str | None = None, size: int | None = None,
                   progress: bool = True, force: bool = False, keep_archive: bool = False) -> Path:
     """Download and extract the CAVE database into ``dest``; returns ``Path(dest)``.
 

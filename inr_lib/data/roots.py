@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from ._io import DataFormatError
 from .cave import list_cave_scenes
@@ -57,7 +57,7 @@ def _other_cave_dirs(cave_dirs: Sequence | None) -> list[tuple[Path, str]]:
 
 
 def resolve_cave_root(kind: str | None = None, create: bool = True, *,
-                      cave_dirs: Sequence | None = None, **synthetic_kwargs) -> DataRoot:
+                      cave_dirs: Sequence | None = None, **synthetic_kwargs: Any) -> DataRoot:
     """Find the CAVE data to use, in this order:
 
     1. ``$INR_DATA/cave`` (default ``~/.cache/inr_lib/cave``) holding real CAVE scenes;

@@ -216,7 +216,7 @@ def _write_png16(path: Path, band: np.ndarray) -> None:
     Image.fromarray(band).save(path, format="PNG", compress_level=6)
 
 
-def make_synthetic_cave(root, n_scenes: int = 8, size: int = 128, seed: int = 0,
+def make_synthetic_cave(root: str | os.PathLike, n_scenes: int = 8, size: int = 128, seed: int = 0,
                         response: str = "cie1964", illuminant: str = "D65") -> list:
     """Write ``n_scenes`` synthetic scenes in the CAVE nested layout under ``root``.
 
@@ -298,7 +298,7 @@ def _refuse_foreign_folder(root: Path) -> None:
                               f"empty folder for synthetic:DIR")
 
 
-def ensure_synthetic_cave(root, n_scenes: int = 8, size: int = 128, seed: int = 0,
+def ensure_synthetic_cave(root: str | os.PathLike, n_scenes: int = 8, size: int = 128, seed: int = 0,
                           response: str = "cie1964", illuminant: str = "D65") -> list:
     """Reuse the synthetic dataset at ``root`` if it was made with these arguments, else make it.
 
