@@ -160,3 +160,41 @@ def test_shipped_model_scores_what_its_card_says(name):
         assert [s["scene"] for s in got["per_scene"]] == [s["scene"] for s in result["per_scene"]]
         for new, old in zip(got["per_scene"], result["per_scene"]):
             assert new["psnr"] == pytest.approx(old["psnr"], abs=0.01), (mode, old["scene"])
+
+
+def test_label_and_summary_read_the_card(toy_zoo, monkeypatch):
+    root, name = toy_zoo
+    info = json.loads((root / "cards" / f"{name}.json").read_text())
+    info["evaluation"]["tiled"]["mean"] = {"psnr": 31.234, "ssim": 0.9, "sam": 7.891, "mrae": 0.4}
+    info["training"].update(epochs=12, steps=3456, wall_time_s=3900.0, machine="2-core box, shared")
+    (root / "cards" / f"{name}.json").write_text(json.dumps(info))
+    text = pretrained.label(name)
+    assert "12 epochs = 3,456 steps" in text and "1 h 05 min on 2-core box;" in text
+    assert "31.23 dB, SAM 7.89 deg" in text and "(0 scenes, full images, tiled)" in text
+    (root / "baselines").mkdir()
+    (root / "baselines" / "ridge.json").write_text(json.dumps(
+        {"name": "ridge", "command": "python -m inr_lib baseline ridge",
+         "evaluation": {"tiled": {"mean": {"psnr": 25.0, "ssim": 0.7, "sam": 20.0, "mrae": 0.9}}}}))
+    rows = pretrained.summary()
+    assert [r["name"] for r in rows] == [name, "ridge"]
+    assert rows[0]["psnr_tiled"] == 31.234 and rows[0]["psnr_whole"] is None      # no whole eval
+    assert rows[0]["steps"] == 3456 and rows[0]["wall_min"] == 65.0
+    assert rows[1]["sam_whole"] == rows[1]["sam_tiled"] == 20.0 and rows[1]["params"] is None
+    with pytest.raises(PretrainedError, match=r"available: \['ridge'\]"):
+        pretrained.baseline("physics")
+
+
+def test_first_available_prefers_in_order(toy_zoo):
+    _, name = toy_zoo
+    assert pretrained.first_available("not-yet", name) == name
+    with pytest.raises(PretrainedError, match="none of .* is shipped; available: \\['toy'\\]"):
+        pretrained.first_available("not-yet", "nor-this")
+
+
+def test_shipped_ridge_result_is_a_dev18_evaluation():
+    b = pretrained.baseline("ridge")
+    res = b["evaluation"]["tiled"]
+    assert "python -m inr_lib baseline ridge" in b["command"]
+    assert res["protocol"]["split"] == "dev18:test" and res["baseline"]["name"] == "ridge"
+    assert len(res["baseline"]["fitted_on"]) == 16
+    assert 0 < res["mean"]["psnr"] < 60 and set(pretrained.METRICS) <= set(res["mean"])

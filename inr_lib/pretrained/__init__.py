@@ -10,6 +10,8 @@ result files of ``python -m inr_lib evaluate`` on the test scenes, protocol incl
     model = pretrained.load("small")        # eval mode, float32, on the CPU
     hsi = model.predict(rgb)                # (B, 31, H, W) from (B, 3, H, W) in [0, 1]
     pretrained.card("small")["evaluation"]["tiled"]["mean"]["psnr"]
+    print(pretrained.label("small"))        # what it is, data, budget, test scores in one line
+    pretrained.summary()                    # one row per model (+ ridge): the zoo's table
 
 The weights' SHA-256 is checked against the card on every load: a changed byte is an error.
 The training configs are in ``configs/`` next to this file; ``tools/train_zoo.sh`` and
@@ -25,7 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["available", "card", "load", "validate_card", "PretrainedError", "CARD_KEYS"]
+__all__ = ["available", "card", "load", "validate_card", "label", "summary", "first_available",
+           "baseline", "PretrainedError", "CARD_KEYS", "METRICS"]
 
 #: Keys every card has (``validate_card`` checks them and their types).
 CARD_KEYS: dict[str, type] = {
@@ -46,6 +49,8 @@ CARD_KEYS: dict[str, type] = {
 _DATA_KEYS = ("dataset", "split", "train_scenes", "test_scenes")
 _TRAINING_KEYS = ("epochs", "steps", "batch_size", "samples", "wall_time_s", "machine", "torch")
 _WEIGHTS_KEYS = ("file", "sha256", "dtype", "bytes")
+#: The metrics of a card's evaluation, in table order.
+METRICS = ("psnr", "ssim", "sam", "mrae")
 
 
 class PretrainedError(ValueError):
@@ -152,3 +157,82 @@ def load(name: str, map_location: str | torch.device | None = None) -> nn.Module
                              "epoch": int(info["training"]["epochs"]), "arch": info["arch"],
                              "train_config": info.get("train_config")}
     return model
+
+
+def first_available(*names: str) -> str:
+    """The first of ``names`` that is shipped (e.g. ``first_available("small", "small-paper")``,
+    for a chapter that prefers a model a later release adds).
+
+    Raises:
+        PretrainedError: none of them is shipped (the message lists the shipped ones).
+    """
+    shipped = _names()
+    for name in names:
+        if name in shipped:
+            return name
+    raise PretrainedError(f"none of {list(names)} is shipped; available: {shipped}")
+
+
+def _minutes(seconds: float) -> str:
+    m = round(seconds / 60)
+    return f"{m} min" if m < 60 else f"{m // 60} h {m % 60:02d} min"
+
+
+def label(name: str) -> str:
+    """One line that says what a shipped model is and how it was made, for figure captions and
+    tables: ``small-paper: <description>. Trained on dev18 train (16 CAVE scenes), 200 epochs =
+    12,800 steps, 1 h 58 min on <machine>; dev18 test (2 scenes, full images, tiled): 33.6 dB,
+    SAM 11.2 deg.``"""
+    c = card(name)
+    d, t = c["data"], c["training"]
+    mode = c["recommended_mode"]
+    m = c["evaluation"][mode]["mean"]
+    return (f"{name}: {c['description']}. Trained on {d['split']} train ({len(d['train_scenes'])} "
+            f"CAVE scenes), {t['epochs']} epochs = {t['steps']:,} steps of batch "
+            f"{t['batch_size']}, {_minutes(t['wall_time_s'])} on {t['machine'].split(',')[0]}; "
+            f"{d['split']} test "
+            f"({len(d['test_scenes'])} scenes, full images, {mode}): {m['psnr']:.2f} dB, "
+            f"SAM {m['sam']:.2f} deg.")
+
+
+def baseline(name: str = "ridge") -> dict[str, Any]:
+    """A reference baseline's result on the same test scenes, shipped next to the models
+    (``baselines/<name>.json``: its ``command`` and its ``evaluation`` as written by
+    ``python -m inr_lib baseline``)."""
+    path = _root() / "baselines" / f"{name}.json"
+    if not path.is_file():
+        shipped = sorted(p.stem for p in path.parent.glob("*.json"))
+        raise PretrainedError(f"no shipped baseline result named {name!r}; available: {shipped}")
+    return json.loads(path.read_text())
+
+
+def summary(names: list[str] | None = None, baselines: tuple[str, ...] = ("ridge",)
+            ) -> list[dict[str, Any]]:
+    """The zoo as table rows: one per model (default: all shipped) and per baseline result.
+
+    Each row: ``name``, ``params``, ``epochs``, ``steps``, ``wall_min`` (training wall time,
+    minutes), ``mode`` (the recommended inference mode) and, for each inference mode ``m`` in
+    ``("tiled", "whole")`` and metric in :data:`METRICS`, ``"<metric>_<m>"`` (dev18 test means
+    from the card's evaluation; None where the card has no such mode). A baseline row has no
+    training budget (None) and the same numbers in both modes when it is a per-pixel map.
+    """
+    rows = []
+    for name in (_names() if names is None else names):
+        c = card(name)
+        t = c["training"]
+        row = {"name": name, "params": c["params"], "epochs": t["epochs"], "steps": t["steps"],
+               "wall_min": round(t["wall_time_s"] / 60, 1), "mode": c["recommended_mode"]}
+        rows.append(row | _scores(c["evaluation"]))
+    for name in baselines:
+        b = baseline(name)
+        ev = b["evaluation"]
+        both = {m: ev.get(m, ev.get("tiled")) for m in ("tiled", "whole")}
+        rows.append({"name": name, "params": None, "epochs": None, "steps": None,
+                     "wall_min": None, "mode": "whole"} | _scores(both))
+    return rows
+
+
+def _scores(evaluation: dict[str, Any]) -> dict[str, float | None]:
+    """``{"psnr_tiled": ..., "sam_whole": ...}`` from a card's evaluation."""
+    return {f"{k}_{mode}": (evaluation[mode]["mean"][k] if mode in evaluation else None)
+            for mode in ("tiled", "whole") for k in METRICS}
