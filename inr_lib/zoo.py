@@ -200,7 +200,9 @@ def ablation_table(reference: str = REFERENCE) -> list[Variant]:
     then the others in name order, each with its shipped seeds' scores.
 
     Raises:
-        ValueError: no config of ``reference``, or inconsistent seeds (see :func:`_group`).
+        ValueError: no config of ``reference``, or inconsistent seeds: a ``-s<k>`` name whose
+            config has another seed, two configs of one variant with the same seed, or seeds of
+            one variant with different model options.
     """
     configs = _configs()
     groups = _group(configs)
@@ -239,7 +241,7 @@ def verdict(variant: Variant, variants: list[Variant], key: str = "psnr_tiled") 
     """How ``variant``'s difference to the reference compares with the seed noise (for ``key``):
     ``"reference"``, ``"not trained yet"``, ``"no reference yet"`` (the reference is not shipped),
     ``"no seed spread yet"`` (no variant has two shipped seeds), ``"larger than the seed spread"``
-    (|difference| > :func:`seed_noise`) or ``"within the seed spread"``."""
+    (``abs(difference) > seed_noise``, see :func:`seed_noise`) or ``"within the seed spread"``."""
     if variant.is_reference:
         return "reference"
     if key not in variant.mean:
