@@ -18,7 +18,7 @@ from typing import Sequence
 
 from . import checkpoint
 from .data.spec import DATA_HELP, PARTS, parse_split
-from .outputs import check_outputs
+from .outputs import check_outputs, free_space_problem
 
 __all__ = ["main", "build_parser", "CLIError"]
 
@@ -352,16 +352,9 @@ def _cube_path(args) -> Path:
 def _check_free_space(out: Path, need: int) -> None:
     """Refuse before reconstructing when the folder of ``out`` has less than ``need`` bytes
     free (the uncompressed cube and its preview: an upper bound)."""
-    import shutil
-
-    try:
-        free = shutil.disk_usage(out.parent).free
-    except OSError:
-        return
-    if free < need:
-        raise CLIError(f"--out {out}: {out.parent} has {free / 2**20:.1f} MiB free, but the cube and "
-                       f"its preview need up to {need / 2**20:.1f} MiB; free some space or choose "
-                       f"another output folder")
+    problem = free_space_problem(out.parent, need, "the cube and its preview")
+    if problem:
+        raise CLIError(f"--out {out}: {problem}")
 
 
 def _training_data(args, talk: bool) -> dict:
