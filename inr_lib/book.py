@@ -494,3 +494,31 @@ def scene_folder(dest: Path, source: Path, names: list[str]) -> Path:
             except OSError:
                 shutil.copytree(folders[name], link)
     return dest
+
+
+# ----------------------------------------------------------------------------- glue (chapters 0, 5, 8)
+# Added for the chapters that show the shipped models; kept separate from the helpers above.
+
+
+def glue(name: str, value: Any, display: bool = False) -> Any:
+    """Record ``value`` under ``name`` for the chapter's prose (a ``{glue:text}`name``` or
+    ``{glue:md}`name``` role), as ``myst_nb.glue`` does; returns ``value``.
+
+    Where myst-nb is not installed (a Colab runtime installs inr_lib without the ``notebook``
+    extra) nothing is recorded, since only the built book reads glued values, and a chapter
+    runs the same; with ``display=True`` the value is then shown with IPython's ``display``.
+
+    Args:
+        name: the key the prose names (unique within the chapter).
+        value: a number, a string, or an IPython display object such as ``Markdown``.
+        display: also show the value in the cell's output.
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        if display:
+            from IPython.display import display as show
+            show(value)
+        return value
+    myst_glue(name, value, display=display)
+    return value

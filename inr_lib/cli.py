@@ -1,4 +1,5 @@
-"""Command line: ``python -m inr_lib train | evaluate | reconstruct | baseline`` (or ``inr-hsisr``).
+"""Command line: ``python -m inr_lib train | evaluate | reconstruct | baseline | models``
+(or ``inr-hsisr``).
 
 Argument parsing plus one short function per command that calls the library. Every command
 prints a one-line ``error: ...`` and exits with status 1 on bad input or a failed run (status
@@ -17,7 +18,7 @@ from typing import Sequence
 
 from . import checkpoint
 from .data.spec import DATA_HELP, PARTS, parse_split
-from .outputs import check_outputs
+from .outputs import check_outputs, free_space_problem
 
 __all__ = ["main", "build_parser", "CLIError"]
 
@@ -153,7 +154,54 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    """List the trained models shipped with inr_lib, with their test scores.
+
+    One row per model: parameters, training budget (epochs, optimiser steps, wall time) and the
+    dev18 test scores (the 2 held-out CAVE scenes, full images) in its recommended inference mode,
+    next to ridge regression on the same scenes. ``--card NAME`` prints one model's provenance:
+    what it is, how it was trained (the exact command) and its scores in both inference modes."""
+    from . import pretrained
+
+    if args.card:
+        return _print_card(args.card)
+    rows = pretrained.summary()
+    if args.json:
+        import json
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'name':<22}{'params':>9}{'epochs':>7}{'steps':>7}{'wall':>8}  {'mode':<6}"
+          f"{'PSNR':>7}{'SAM':>7}   description")
+    descriptions = pretrained.available()
+    for r in rows:
+        m = r["mode"]
+        budget = ("" if r["epochs"] is None else
+                  f"{r['params']:>9,}{r['epochs']:>7}{r['steps']:>7}{r['wall_min']:>7.0f}m")
+        print(f"{r['name']:<22}{budget:>32}  {m:<6}{r[f'psnr_{m}']:>7.2f}{r[f'sam_{m}']:>7.2f}   "
+              f"{descriptions.get(r['name'], 'baseline, fitted on dev18 train')[:60]}")
+    print("scores: dev18 test (2 CAVE scenes, full images; PSNR in dB, SAM in degrees). "
+          "One model in full: models --card NAME")
+    return 0
+
+
 # ====================================================================== pieces of commands
+def _print_card(name: str) -> int:
+    """``models --card NAME``: the label, the retraining command and the scores of a model."""
+    from . import pretrained
+
+    c = pretrained.card(name)
+    print(pretrained.label(name))
+    print(f"retrain: {c['command']}")
+    print(f"code: commit {c['code_commit'][:12]}; weights: {c['weights']['file']} "
+          f"({c['weights']['dtype']}, sha256 {c['weights']['sha256'][:12]}...)")
+    row = pretrained.summary([name], baselines=())[0]
+    for mode in ("tiled", "whole"):
+        if row[f"psnr_{mode}"] is not None:
+            print(f"{mode:>6}: " + ", ".join(f"{k.upper()} {row[f'{k}_{mode}']:.4g}"
+                                             for k in pretrained.METRICS))
+    return 0
+
+
 def _load_model(args, device):
     """The model of ``--checkpoint`` or ``--pretrained`` (eval mode, on ``device``), with
     ``checkpoint_info`` (path, sha256, train_config) for the protocol."""
@@ -304,16 +352,9 @@ def _cube_path(args) -> Path:
 def _check_free_space(out: Path, need: int) -> None:
     """Refuse before reconstructing when the folder of ``out`` has less than ``need`` bytes
     free (the uncompressed cube and its preview: an upper bound)."""
-    import shutil
-
-    try:
-        free = shutil.disk_usage(out.parent).free
-    except OSError:
-        return
-    if free < need:
-        raise CLIError(f"--out {out}: {out.parent} has {free / 2**20:.1f} MiB free, but the cube and "
-                       f"its preview need up to {need / 2**20:.1f} MiB; free some space or choose "
-                       f"another output folder")
+    problem = free_space_problem(out.parent, need, "the cube and its preview")
+    if problem:
+        raise CLIError(f"--out {out}: {problem}")
 
 
 def _training_data(args, talk: bool) -> dict:
@@ -429,7 +470,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                          "reconstruct --checkpoint runs/quick/best.pt --rgb photo.png --out cube.h5",
                          "baseline ridge --data cave:data/cave --json ridge.json"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_train, _add_evaluate, _add_reconstruct, _add_baseline):
+    for add in (_add_train, _add_evaluate, _add_reconstruct, _add_baseline, _add_models):
         add(sub, prog)
     return parser
 
@@ -513,13 +554,19 @@ def _add_baseline(sub, prog: str) -> None:
     _eval_options(p)
 
 
+def _add_models(sub, prog: str) -> None:
+    p = _command(sub, prog, cmd_models, "", "--card small", "--json")
+    p.add_argument("--card", metavar="NAME", help="one model's provenance and scores")
+    p.add_argument("--json", action="store_true", help="the table as JSON rows")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
 def _checkpoint(p) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--checkpoint", metavar="CKPT",
                        help="a checkpoint written by train (RUN_DIR/best.pt or RUN_DIR/last.pt)")
     which.add_argument("--pretrained", metavar="NAME",
-                       help="a model shipped with inr_lib (python -c \"import inr_lib.pretrained "
-                            "as p; print(p.available())\" lists them)")
+                       help="a model shipped with inr_lib (`models` lists them)")
 
 
 def _config_overrides(p, prefix: str = "") -> None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Callable, Mapping
 
 from .io import PNG_MARKER
 
-__all__ = ["OutputError", "check_outputs", "same_file", "written_by_inr_lib", "PNG_MARKER"]
+__all__ = ["OutputError", "check_outputs", "same_file", "written_by_inr_lib", "free_space_problem",
+           "PNG_MARKER"]
 
 
 class OutputError(ValueError):
@@ -101,3 +103,17 @@ def check_outputs(outputs: Mapping[str, str | os.PathLike],
         if (out.exists() or out.is_symlink()) and not overwrite and not owned(out):
             raise OutputError(f"{label} {out} already exists and was not written by inr_lib; pass "
                               f"{flag} to replace it, or choose another path")
+
+
+def free_space_problem(folder: str | os.PathLike, need: int, what: str) -> str | None:
+    """What to tell the user when ``folder`` has fewer than ``need`` bytes free for ``what``
+    (e.g. ``"the checkpoints"``), else None (also when the free space cannot be read): the
+    check every command makes before it writes something large."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    if free >= need:
+        return None
+    return (f"{folder} has {free / 2**20:.1f} MiB free, but {what} need up to "
+            f"{need / 2**20:.1f} MiB; free some space or choose another output folder")

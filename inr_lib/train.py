@@ -48,7 +48,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import socket
 import time
 import warnings
@@ -65,6 +64,7 @@ from . import archs
 from . import checkpoint as ckpt_lib
 from .data.patches import PatchDataset
 from .io import atomic_write, remove_stale_temp_files
+from .outputs import free_space_problem
 from .spectral_basis import target_bands, target_wavelengths
 
 __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "OutputDirError", "train",
@@ -459,11 +459,9 @@ def check_output_dir(out_dir: Path, need_bytes: int) -> None:
         why = blocking_file(out_dir) or e.strerror or e
         raise OutputDirError(f"output folder {out_dir} is not writable ({why}); "
                              f"choose another --out folder") from None
-    free = shutil.disk_usage(out_dir).free
-    if free < need_bytes:
-        raise OutputDirError(f"output folder {out_dir} has {free / 2**20:.0f} MiB free, but the "
-                             f"checkpoints need about {need_bytes / 2**20:.0f} MiB; free some "
-                             f"space or choose another --out folder")
+    problem = free_space_problem(out_dir, need_bytes, "the checkpoints")
+    if problem:
+        raise OutputDirError(f"output folder {problem} (--out)")
 
 
 class RunLockedError(OutputDirError):

@@ -29,7 +29,7 @@ def _tiny_zoo(root: Path) -> str:
     (root / "cards").mkdir()
     path = root / "weights" / "toy.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    result = {"mean": {"psnr": 1.0}, "per_scene": [], "protocol": {"inference": {"mode": "tiled"}}}
+    result = {"mean": {"psnr": 1.0, "ssim": 0.5, "sam": 30.0, "mrae": 0.9}, "per_scene": [], "protocol": {"inference": {"mode": "tiled"}}}
     card = {
         "name": "toy", "description": "a tiny untrained model for tests", "arch": "inr",
         "model_config": model.config.to_dict(), "params": sum(p.numel() for p in model.parameters()),
@@ -198,3 +198,17 @@ def test_shipped_ridge_result_is_a_dev18_evaluation():
     assert res["protocol"]["split"] == "dev18:test" and res["baseline"]["name"] == "ridge"
     assert len(res["baseline"]["fitted_on"]) == 16
     assert 0 < res["mean"]["psnr"] < 60 and set(pretrained.METRICS) <= set(res["mean"])
+
+
+def test_command_line_lists_the_models_and_a_card(toy_zoo, run_cli):
+    rc, out, _, errors = run_cli(["models"])
+    assert rc == 0 and not errors
+    assert out.splitlines()[1].split()[:5] == ["toy", f"{pretrained.card('toy')['params']:,}", "0", "0", "0m"]
+    assert "1.00" in out.splitlines()[1] and "dev18 test" in out          # the card's PSNR
+    rc, out, _, _ = run_cli(["models", "--json"])
+    assert json.loads(out) == pretrained.summary()
+    rc, out, _, errors = run_cli(["models", "--card", "toy"])
+    assert rc == 0 and out.startswith(pretrained.label("toy"))
+    assert f"retrain: {pretrained.card('toy')['command']}" in out and " tiled: PSNR 1" in out
+    rc, _, _, errors = run_cli(["models", "--card", "nope"])
+    assert rc == 1 and "available: ['toy']" in errors[0]

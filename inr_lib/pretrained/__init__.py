@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -195,20 +195,26 @@ def label(name: str) -> str:
             f"SAM {m['sam']:.2f} deg.")
 
 
+def _baseline_names() -> list[str]:
+    folder = _root() / "baselines"
+    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
 def baseline(name: str = "ridge") -> dict[str, Any]:
     """A reference baseline's result on the same test scenes, shipped next to the models
     (``baselines/<name>.json``: its ``command`` and its ``evaluation`` as written by
     ``python -m inr_lib baseline``)."""
     path = _root() / "baselines" / f"{name}.json"
     if not path.is_file():
-        shipped = sorted(p.stem for p in path.parent.glob("*.json"))
-        raise PretrainedError(f"no shipped baseline result named {name!r}; available: {shipped}")
+        raise PretrainedError(f"no shipped baseline result named {name!r}; "
+                              f"available: {_baseline_names()}")
     return json.loads(path.read_text())
 
 
-def summary(names: list[str] | None = None, baselines: tuple[str, ...] = ("ridge",)
+def summary(names: list[str] | None = None, baselines: Sequence[str] | None = None
             ) -> list[dict[str, Any]]:
-    """The zoo as table rows: one per model (default: all shipped) and per baseline result.
+    """The zoo as table rows: one per model (default: all shipped) and per baseline result
+    (default: all shipped, e.g. ``ridge``; ``()`` for none).
 
     Each row: ``name``, ``params``, ``epochs``, ``steps``, ``wall_min`` (training wall time,
     minutes), ``mode`` (the recommended inference mode) and, for each inference mode ``m`` in
@@ -223,7 +229,7 @@ def summary(names: list[str] | None = None, baselines: tuple[str, ...] = ("ridge
         row = {"name": name, "params": c["params"], "epochs": t["epochs"], "steps": t["steps"],
                "wall_min": round(t["wall_time_s"] / 60, 1), "mode": c["recommended_mode"]}
         rows.append(row | _scores(c["evaluation"]))
-    for name in baselines:
+    for name in (_baseline_names() if baselines is None else baselines):
         b = baseline(name)
         ev = b["evaluation"]
         both = {m: ev.get(m, ev.get("tiled")) for m in ("tiled", "whole")}
@@ -234,5 +240,5 @@ def summary(names: list[str] | None = None, baselines: tuple[str, ...] = ("ridge
 
 def _scores(evaluation: dict[str, Any]) -> dict[str, float | None]:
     """``{"psnr_tiled": ..., "sam_whole": ...}`` from a card's evaluation."""
-    return {f"{k}_{mode}": (evaluation[mode]["mean"][k] if mode in evaluation else None)
+    return {f"{k}_{mode}": (evaluation[mode]["mean"].get(k) if mode in evaluation else None)
             for mode in ("tiled", "whole") for k in METRICS}
