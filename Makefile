@@ -42,6 +42,7 @@ book: $(STAMP)
 	$(PY) tools/nbtool.py sync-install
 	rm -rf _build/.doctrees
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going --builder html
+	$(PY) tools/check_html.py _build/html
 	@echo "Book built: file://$(CURDIR)/_build/html/index.html"
 
 clean-book:
