@@ -127,6 +127,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     model = _load_model(args, device)
     source = model.checkpoint_info["path"]
     tile, overlap = _window(args, model.checkpoint_info["train_config"])
+    mode = _mode(args)
     try:
         rgb, notes = read_image(args.rgb, gray_ok=args.gray_ok)
     except ImageReadError as e:   # the message names the file; say which option gave it
@@ -137,8 +138,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     H, W = x.shape[-2:]
     _check_free_space(out, 31 * H * W * 4 + 6 * H * W + 2**20)
     print(f"reconstructing {args.rgb} ({H}x{W}) with {source}, "
-          f"{'tiled ' + str(tile) + ' px' if args.mode == 'tiled' else 'whole image'}", file=sys.stderr)
-    cube = reconstruct(model, x, mode=args.mode, tile=tile, overlap=overlap, device=device)[0].numpy()
+          f"{'tiled ' + str(tile) + ' px' if mode == 'tiled' else 'whole image'}", file=sys.stderr)
+    cube = reconstruct(model, x, mode=mode, tile=tile, overlap=overlap, device=device)[0].numpy()
     if not np.isfinite(cube).all():
         raise CLIError(f"the reconstruction of {args.rgb} with {source} contains NaN/Inf "
                        f"values; nothing was written (try --mode tiled, or another checkpoint)")
@@ -249,6 +250,16 @@ def _eval_part(split: str | None) -> str:
     return part
 
 
+def _mode(args) -> str:
+    """``--mode``, else the shipped model's recommended mode (``--pretrained``), else tiled."""
+    if args.mode:
+        return args.mode
+    if getattr(args, "pretrained", None):
+        from . import pretrained
+        return pretrained.card(args.pretrained)["recommended_mode"]
+    return "tiled"
+
+
 def _window(args, tc) -> tuple[int, int]:
     """``(tile, overlap)``: the options, else the training run's crop size and overlap."""
     where = getattr(args, "checkpoint", None) or "the training config"
@@ -275,7 +286,7 @@ def _score(args, model, tc: dict, device, d: dict | None = None, part: str | Non
     if not scenes:
         raise CLIError(f"--data {args.data}: no scenes to score in part {part!r} of split "
                        f"{d['split_name']!r}")
-    res = evaluate(model, scenes, mode=args.mode, tile=tile, overlap=overlap, border=args.border,
+    res = evaluate(model, scenes, mode=_mode(args), tile=tile, overlap=overlap, border=args.border,
                    self_ensemble=args.self_ensemble, rgb_source=rgb_source, device=device,
                    progress=not args.no_progress, dataset=f"{d['dataset']} ({d['root']})",
                    split=f"{d['split_name']}:{part}")
@@ -410,10 +421,11 @@ def _int_at_least(low: int):
     return parse
 
 
-def _inference(p, default_mode="tiled"):
-    p.add_argument("--mode", choices=("tiled", "whole"), default=default_mode,
-                   help="tiled: windows of the training crop size, blended (default); "
-                        "whole: the full image in one pass")
+def _inference(p):
+    p.add_argument("--mode", choices=("tiled", "whole"), default=None,
+                   help="tiled: windows of the training crop size, blended; whole: the full image "
+                        "in one pass (default: the card's recommended mode for --pretrained, "
+                        "else tiled)")
     p.add_argument("--tile", type=_int_at_least(1), default=None,
                    help="window size for --mode tiled (default: the training crop size, else 64)")
     p.add_argument("--overlap", type=_int_at_least(0), default=None,

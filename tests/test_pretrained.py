@@ -212,3 +212,26 @@ def test_command_line_lists_the_models_and_a_card(toy_zoo, run_cli):
     assert f"retrain: {pretrained.card('toy')['command']}" in out and " tiled: PSNR 1" in out
     rc, _, _, errors = run_cli(["models", "--card", "nope"])
     assert rc == 1 and "available: ['toy']" in errors[0]
+
+
+def test_command_line_uses_the_cards_recommended_mode_unless_told(toy_zoo, tmp_path, run_cli):
+    from PIL import Image
+
+    root, name = toy_zoo
+    info = json.loads((root / "cards" / f"{name}.json").read_text())
+    info["evaluation"]["whole"] = info["evaluation"]["tiled"]
+    info["recommended_mode"] = "whole"
+    (root / "cards" / f"{name}.json").write_text(json.dumps(info))
+    photo = tmp_path / "photo.png"
+    Image.fromarray((np.random.default_rng(1).random((40, 36, 3)) * 255).astype(np.uint8)).save(photo)
+    x = torch.from_numpy(np.asarray(Image.open(photo), dtype=np.float32).transpose(2, 0, 1) / 255)[None]
+    model = pretrained.load(name)
+    with torch.no_grad():
+        want = {"whole": model(x), "tiled": model.predict(x, tile=16, overlap=4)}
+    assert (want["whole"] - want["tiled"]).abs().max() > 1e-4        # the two modes differ here
+    for extra, mode in (([], "whole"), (["--mode", "tiled"], "tiled")):
+        out = tmp_path / f"{mode}.npy"
+        rc, _, err, errors = run_cli(["reconstruct", "--pretrained", name, "--rgb", photo,
+                                      "--out", out, *extra])
+        assert rc == 0 and not errors and ("whole image" in err) == (mode == "whole")
+        np.testing.assert_allclose(np.load(out), want[mode][0].clamp(0, 1).numpy(), atol=1e-6)
