@@ -19,14 +19,16 @@ def test_pages_with_machine_paths_are_reported(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("INR_CAVE", str(tmp_path / "somewhere" / "cave"))
     html = tmp_path / "html"
     (html / "book").mkdir(parents=True)
-    (html / "book" / "ok.html").write_text("<p>runs/book/quick and ../shared/data/cave and $INR_DATA/cave</p>")
+    (html / "book" / "ok.html").write_text("<p>runs/book/quick, ../shared/data/cave, $INR_DATA/cave, "
+                                         "an example path /tmp/x</p>")
+    (html / "book" / "tmp.html").write_text("<pre>wrote /tmp/inr-ch00-abc123/cube.h5</pre>")
     (html / "book" / "repo.html").write_text(f"<pre>wrote {ROOT}/runs/book/x.json</pre>")
     (html / "book" / "data.html").write_text(f"<pre>{tmp_path}/somewhere/cave/balloons_ms</pre>")
     (html / "home.html").write_text(f"<pre>{Path.home()}/.cache/inr_lib/cave</pre>")
     assert tool.main([str(html)]) == 1
     err = capsys.readouterr().err
     assert "book/repo.html" in err and "book/data.html" in err and "home.html" in err
-    assert "ok.html" not in err and "3 page(s)" in err
+    assert "book/tmp.html" in err and "ok.html" not in err and "4 page(s)" in err
 
 
 def test_a_clean_build_passes(tmp_path, capsys):

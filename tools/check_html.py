@@ -3,7 +3,8 @@
     python tools/check_html.py [_build/html]
 
 Scans every HTML page for the absolute paths of this build: the repository, the folder that
-holds it (where ``../shared`` data lives), the home folder, the temporary folder and the data
+holds it (where ``../shared`` data lives), the home folder, temporary folders made by a run
+(``/tmp/tmp...``, ``/tmp/inr-...``) and the data
 folders named by ``$INR_DATA`` / ``$INR_CAVE``. Chapters print paths relative to those roots
 (:func:`inr_lib.book.shown`); a page that leaks one is listed with the path and its context,
 and the exit status is 1. Run by ``make book`` after the build.
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def machine_paths() -> list[str]:
     """The absolute paths that must not appear in the built pages (longest first)."""
-    roots = {ROOT, ROOT.parent, Path.home(), Path(tempfile.gettempdir())}
+    roots = {ROOT, ROOT.parent, Path.home()}
     for var in ("INR_DATA", "INR_CAVE"):
         if os.environ.get(var):
             roots.add(Path(os.environ[var]).expanduser())
@@ -29,6 +30,10 @@ def machine_paths() -> list[str]:
         for p in (root.absolute(), root.resolve()):
             if len(p.parts) > 1:              # never the filesystem root itself
                 found.add(str(p) + os.sep)
+    # temporary folders made by a run (tempfile's "tmp..." names, the chapters' "inr-..." ones);
+    # an example path in the prose such as /tmp/x is not one
+    tmp = Path(tempfile.gettempdir())
+    found |= {str(p) + os.sep + name for p in {tmp, tmp.resolve()} for name in ("tmp", "inr")}
     return sorted(found, key=len, reverse=True)
 
 
