@@ -167,9 +167,7 @@ def _differences(a: dict[str, Any], b: dict[str, Any], skip: tuple[str, ...] = (
 
 def _scores(card: dict[str, Any]) -> dict[str, float]:
     """``{"psnr_tiled": ..., "mrae_whole": ...}`` of a card (keys of modes it lacks left out)."""
-    ev = card["evaluation"]
-    return {f"{m}_{mode}": float(ev[mode]["mean"][m]) for mode in MODES if mode in ev
-            for m in pretrained.METRICS if m in ev[mode]["mean"]}
+    return {k: float(v) for k, v in pretrained.scores(card["evaluation"]).items() if v is not None}
 
 
 def _stats(per_seed: dict[int, dict[str, float]]) -> tuple[dict[str, float], dict[str, float | None]]:

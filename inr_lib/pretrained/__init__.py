@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 __all__ = ["available", "card", "load", "validate_card", "label", "summary", "first_available",
-           "baseline", "PretrainedError", "CARD_KEYS", "METRICS"]
+           "baseline", "scores", "PretrainedError", "CARD_KEYS", "METRICS"]
 
 #: Keys every card has (``validate_card`` checks them and their types).
 CARD_KEYS: dict[str, type] = {
@@ -228,17 +228,18 @@ def summary(names: list[str] | None = None, baselines: Sequence[str] | None = No
         t = c["training"]
         row = {"name": name, "params": c["params"], "epochs": t["epochs"], "steps": t["steps"],
                "wall_min": round(t["wall_time_s"] / 60, 1), "mode": c["recommended_mode"]}
-        rows.append(row | _scores(c["evaluation"]))
+        rows.append(row | scores(c["evaluation"]))
     for name in (_baseline_names() if baselines is None else baselines):
         b = baseline(name)
         ev = b["evaluation"]
         both = {m: ev.get(m, ev.get("tiled")) for m in ("tiled", "whole")}
         rows.append({"name": name, "params": None, "epochs": None, "steps": None,
-                     "wall_min": None, "mode": "whole"} | _scores(both))
+                     "wall_min": None, "mode": "whole"} | scores(both))
     return rows
 
 
-def _scores(evaluation: dict[str, Any]) -> dict[str, float | None]:
-    """``{"psnr_tiled": ..., "sam_whole": ...}`` from a card's evaluation."""
+def scores(evaluation: dict[str, Any]) -> dict[str, float | None]:
+    """``{"psnr_tiled": ..., "sam_whole": ...}``: the test means of a card's evaluation for each
+    mode in ``("tiled", "whole")`` and metric in :data:`METRICS` (None where it has none)."""
     return {f"{k}_{mode}": (evaluation[mode]["mean"].get(k) if mode in evaluation else None)
             for mode in ("tiled", "whole") for k in METRICS}
