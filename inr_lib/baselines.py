@@ -39,23 +39,32 @@ N_BANDS = len(WAVELENGTHS)
 
 
 # --------------------------------------------------------------------------- helpers
-def _as_chw(x, channels: int, what: str) -> torch.Tensor:
-    """One image as a float64 CPU tensor (channels, H, W); accepts numpy or torch."""
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
-    t = t.detach().to("cpu", torch.float64)
-    if t.ndim != 3 or t.shape[0] != channels:
+def _check_chw(x, channels: int, what: str) -> tuple[int, int]:
+    """``(H, W)`` of one ``(channels, H, W)`` image (numpy or torch), or a clear error."""
+    shape = tuple(x.shape) if hasattr(x, "shape") else tuple(np.shape(x))
+    if len(shape) != 3 or shape[0] != channels:
         raise ValueError(
             f"expected each {what} image of shape ({channels}, H, W) (channels first), found "
-            f"{tuple(t.shape)}. Transpose (H, W, C) arrays with x.transpose(2, 0, 1)."
+            f"{shape}. Transpose (H, W, C) arrays with x.transpose(2, 0, 1)."
         )
-    return t
+    return shape[1], shape[2]
+
+
+def _as_chw(x, channels: int, what: str) -> torch.Tensor:
+    """One image as a float64 CPU tensor (channels, H, W); accepts numpy or torch."""
+    _check_chw(x, channels, what)
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    return t.detach().to("cpu", torch.float64)
 
 
 def _training_pixels(rgb_list, hsi_list, max_pixels: Optional[int], seed: int):
-    """Stack the pixels of paired images into ``(N, 3)`` RGB and ``(N, 31)`` spectra.
+    """The pixels of paired images as ``(N, 3)`` RGB and ``(N, 31)`` spectra (float64).
 
-    If ``max_pixels`` is given and smaller than the total, a uniform random subset of
-    that many pixels (drawn with ``seed``) is returned.
+    All pixels, image after image; or, if ``max_pixels`` is given and smaller than the total,
+    a uniform random subset of that many: ``torch.randperm(total)`` drawn with ``seed``, its
+    first ``max_pixels`` entries indexing the pixels of all images stacked in order. The
+    selected rows are gathered one image at a time, so memory stays at one image plus the
+    result (the same rows, in the same order, as stacking everything first).
     """
     rgb_list, hsi_list = list(rgb_list), list(hsi_list)
     if len(rgb_list) != len(hsi_list) or not rgb_list:
@@ -63,22 +72,34 @@ def _training_pixels(rgb_list, hsi_list, max_pixels: Optional[int], seed: int):
             f"fit needs equally long, non-empty lists of RGB and HSI images, found "
             f"{len(rgb_list)} RGB and {len(hsi_list)} HSI images."
         )
-    xs, ys = [], []
+    sizes = []
     for i, (rgb, hsi) in enumerate(zip(rgb_list, hsi_list)):
-        rgb = _as_chw(rgb, 3, "RGB")
-        hsi = _as_chw(hsi, N_BANDS, "HSI")
-        if rgb.shape[1:] != hsi.shape[1:]:
+        hw_rgb, hw_hsi = _check_chw(rgb, 3, "RGB"), _check_chw(hsi, N_BANDS, "HSI")
+        if hw_rgb != hw_hsi:
             raise ValueError(
-                f"image pair {i}: RGB is {tuple(rgb.shape[1:])} pixels but HSI is "
-                f"{tuple(hsi.shape[1:])}; the pairs must be pixel-aligned."
+                f"image pair {i}: RGB is {hw_rgb} pixels but HSI is {hw_hsi}; the pairs must be "
+                f"pixel-aligned."
             )
-        xs.append(rgb.reshape(3, -1).T)
-        ys.append(hsi.reshape(N_BANDS, -1).T)
-    x, y = torch.cat(xs), torch.cat(ys)
-    if max_pixels is not None and x.shape[0] > max_pixels:
+        sizes.append(hw_rgb[0] * hw_rgb[1])
+    total = sum(sizes)
+    pick = None
+    if max_pixels is not None and total > max_pixels:
         g = torch.Generator().manual_seed(int(seed))
-        idx = torch.randperm(x.shape[0], generator=g)[: int(max_pixels)]
-        x, y = x[idx], y[idx]
+        pick = torch.randperm(total, generator=g)[: int(max_pixels)]
+    n = total if pick is None else pick.numel()
+    x = torch.empty(n, 3, dtype=torch.float64)
+    y = torch.empty(n, N_BANDS, dtype=torch.float64)
+    start = 0
+    for rgb, hsi, size in zip(rgb_list, hsi_list, sizes):
+        px = _as_chw(rgb, 3, "RGB").reshape(3, -1).T
+        py = _as_chw(hsi, N_BANDS, "HSI").reshape(N_BANDS, -1).T
+        if pick is None:
+            x[start:start + size], y[start:start + size] = px, py
+        else:
+            rows = ((pick >= start) & (pick < start + size)).nonzero().squeeze(1)
+            local = pick[rows] - start
+            x[rows], y[rows] = px[local], py[local]
+        start += size
     return x, y
 
 

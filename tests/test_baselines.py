@@ -152,3 +152,30 @@ def test_baselines_run_on_cuda():
         out = model(x.cuda())
         assert out.device.type == "cuda"
         assert torch.allclose(out.cpu(), ref, atol=1e-4), name
+
+
+def _stacked_pixels(rgb_list, hsi_list, max_pixels, seed):
+    """The readable version: stack every pixel, then draw the subset."""
+    x = torch.cat([torch.as_tensor(r, dtype=torch.float64).reshape(3, -1).T for r in rgb_list])
+    y = torch.cat([torch.as_tensor(h, dtype=torch.float64).reshape(31, -1).T for h in hsi_list])
+    if max_pixels is not None and x.shape[0] > max_pixels:
+        idx = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))[:max_pixels]
+        x, y = x[idx], y[idx]
+    return x, y
+
+
+def test_training_pixels_gathers_the_same_rows_as_stacking_everything():
+    from inr_lib.baselines import _training_pixels
+
+    rng = np.random.default_rng(0)
+    shapes = [(7, 9), (5, 4), (12, 3)]
+    rgb = [rng.random((3, h, w)).astype(np.float32) for h, w in shapes]
+    hsi = [torch.rand(31, h, w) for h, w in shapes]              # numpy and torch inputs
+    for max_pixels, seed in ((None, 0), (40, 0), (40, 3), (150, 1), (1000, 0)):
+        got = _training_pixels(rgb, hsi, max_pixels, seed)
+        ref = _stacked_pixels(rgb, hsi, max_pixels, seed)
+        assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1]), (max_pixels, seed)
+    with pytest.raises(ValueError, match="image pair 1: RGB is \\(5, 4\\) pixels but HSI is \\(4, 5\\)"):
+        _training_pixels(rgb, [hsi[0], torch.rand(31, 4, 5), hsi[2]], None, 0)
+    with pytest.raises(ValueError, match="channels first"):
+        _training_pixels([rgb[0].transpose(1, 2, 0)], [hsi[0]], None, 0)

@@ -3,10 +3,13 @@
 Smoothness bound checked on a briefly trained model (:func:`test_trained_curve_does_not_ring`):
 at every pixel the 1 nm curve over 400..700 nm has total variation at most 1.1 x that of its
 31 band values, and nowhere leaves the range of the two band values around it by more than 5 %
-of the pixel's spectral range (max - min of its 31 bands).
+of the pixel's spectral range (max - min of its 31 bands). The shipped continuous models are held
+to the same bound on a 128x128 window of each dev18 test scene
+(:func:`test_shipped_continuous_models_do_not_ring`).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,7 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inr_lib import build_model
+from inr_lib import build_model, pretrained
 from inr_lib.checkpoint import load_checkpoint, load_model, save_checkpoint
 from inr_lib.model import ModelConfig
 from inr_lib.spectral import WAVELENGTHS, project
@@ -209,6 +212,29 @@ def test_trained_curve_does_not_ring():
                                                         bands.numpy().T)
     tv_i, over_i = _ringing(torch.from_numpy(interp.T), bands)
     assert tv_i.max() > TV_RATIO_BOUND and over_i.max() > OVERSHOOT_BOUND
+
+
+SHARED_CAVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cave"
+SHIPPED_CONTINUOUS = [n for n in pretrained.available()
+                      if pretrained.card(n)["model_config"].get("spectral", "bands") != "bands"]
+
+
+@pytest.mark.skipif(not SHIPPED_CONTINUOUS, reason="no shipped continuous model in this version")
+@pytest.mark.skipif(not SHARED_CAVE.is_dir(), reason="../shared/data/cave is absent: shipped models' "
+                    "curves not checked on real scenes")
+@pytest.mark.parametrize("name", SHIPPED_CONTINUOUS)
+def test_shipped_continuous_models_do_not_ring(name):
+    from inr_lib.data import load_cave
+    from inr_lib.data.scene import scene_rgb
+
+    model = pretrained.load(name)
+    for scene in load_cave(SHARED_CAVE, pretrained.card(name)["data"]["test_scenes"], strict=True):
+        rgb = torch.from_numpy(scene_rgb(scene))[None][..., 192:320, 192:320]
+        with torch.no_grad():
+            bands = model(rgb).clamp(0, 1)[0].flatten(1).T.double()                # (pixels, 31)
+            curve = model.spectra(rgb, FINE).clamp(0, 1)[0].flatten(1).T.double()  # (pixels, 301)
+        tv, over = _ringing(curve, bands)
+        assert tv.max() <= TV_RATIO_BOUND and over.max() <= OVERSHOOT_BOUND, (scene.name, tv.max(), over.max())
 
 
 # ---------------------------------------------------------------------------- band subsets

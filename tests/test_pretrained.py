@@ -235,3 +235,29 @@ def test_command_line_uses_the_cards_recommended_mode_unless_told(toy_zoo, tmp_p
                                       "--out", out, *extra])
         assert rc == 0 and not errors and ("whole image" in err) == (mode == "whole")
         np.testing.assert_allclose(np.load(out), want[mode][0].clamp(0, 1).numpy(), atol=1e-6)
+
+
+def test_reconstruct_follows_the_cards_protocol(toy_zoo):
+    from inr_lib.evaluate import reconstruct
+
+    root, name = toy_zoo
+    info = json.loads((root / "cards" / f"{name}.json").read_text())
+    info["evaluation"]["tiled"]["protocol"]["inference"] = {"mode": "tiled", "tile": 16, "overlap": 4,
+                                                            "self_ensemble": False}
+    info["evaluation"]["tiled"]["per_scene"] = [{"scene": "a", "psnr": 20.5, "sam": 9.0,
+                                                 "psnr_per_band": [1.0] * 31}]
+    info["evaluation"]["whole"] = {**info["evaluation"]["tiled"],
+                                   "protocol": {"inference": {"mode": "whole", "tile": None,
+                                                              "overlap": None, "self_ensemble": False}}}
+    (root / "cards" / f"{name}.json").write_text(json.dumps(info))
+    rgb = torch.rand(1, 3, 40, 36)
+    model = pretrained.load(name)
+    tiled = pretrained.reconstruct(name, rgb)                       # the recommended mode: tiled
+    torch.testing.assert_close(tiled, reconstruct(model, rgb, mode="tiled", tile=16, overlap=4))
+    whole = pretrained.reconstruct(name, rgb, mode="whole", model=model)
+    torch.testing.assert_close(whole, reconstruct(model, rgb, mode="whole"))
+    assert not torch.equal(tiled, whole) and tiled.min() >= 0 and tiled.max() <= 1
+    assert pretrained.inference(name)["tile"] == 16
+    assert pretrained.scene_scores(name) == {"a": {"psnr": 20.5, "sam": 9.0}}
+    with pytest.raises(PretrainedError, match="no 'other' evaluation"):
+        pretrained.inference(name, "other")

@@ -12,6 +12,8 @@ result files of ``python -m inr_lib evaluate`` on the test scenes, protocol incl
     pretrained.card("small")["evaluation"]["tiled"]["mean"]["psnr"]
     print(pretrained.label("small"))        # what it is, data, budget, test scores in one line
     pretrained.summary()                    # one row per model (+ ridge): the zoo's table
+    hsi = pretrained.reconstruct("small", rgb)   # full image, as the card's numbers were made
+    pretrained.scene_scores("small")["fake_and_real_peppers"]["psnr"]
 
 The weights' SHA-256 is checked against the card on every load: a changed byte is an error.
 The training configs are in ``configs/`` next to this file; ``tools/train_zoo.sh`` and
@@ -28,7 +30,8 @@ import torch
 from torch import nn
 
 __all__ = ["available", "card", "load", "validate_card", "label", "summary", "first_available",
-           "baseline", "scores", "PretrainedError", "CARD_KEYS", "METRICS"]
+           "baseline", "scores", "inference", "reconstruct", "scene_scores", "PretrainedError",
+           "CARD_KEYS", "METRICS"]
 
 #: Keys every card has (``validate_card`` checks them and their types).
 CARD_KEYS: dict[str, type] = {
@@ -157,6 +160,57 @@ def load(name: str, map_location: str | torch.device | None = None) -> nn.Module
                              "epoch": int(info["training"]["epochs"]), "arch": info["arch"],
                              "train_config": info.get("train_config")}
     return model
+
+
+def _mode(c: dict[str, Any], mode: str | None) -> str:
+    mode = mode or c["recommended_mode"]
+    if mode not in c["evaluation"]:
+        raise PretrainedError(f"the card of {c['name']!r} has no {mode!r} evaluation; it has "
+                              f"{sorted(c['evaluation'])}")
+    return mode
+
+
+def inference(name: str, mode: str | None = None) -> dict[str, Any]:
+    """How the card's numbers were computed: ``{"mode", "tile", "overlap", "self_ensemble"}``
+    of its evaluation in ``mode`` (default: the card's recommended mode)."""
+    c = card(name)
+    return dict(c["evaluation"][_mode(c, mode)]["protocol"]["inference"])
+
+
+@torch.no_grad()
+def reconstruct(name: str, rgb: torch.Tensor, mode: str | None = None,
+                model: nn.Module | None = None,
+                device: str | torch.device | None = None) -> torch.Tensor:
+    """Full-image reconstruction with a shipped model exactly as its card was scored.
+
+    Args:
+        name: a shipped model.
+        rgb: ``(B, 3, H, W)`` in [0, 1].
+        mode: ``"tiled"`` or ``"whole"`` (default: the card's recommended mode); the window
+            size and overlap are the card's.
+        model: the already loaded model (``load(name)``), to save loading it again.
+        device: where to run it (default: the model's device, or the CPU).
+
+    Returns:
+        ``(B, 31, H, W)`` float32 in [0, 1], on ``rgb``'s device: what
+        :func:`inr_lib.evaluate.reconstruct` gives with the card's protocol, so the per-scene
+        scores of :func:`scene_scores` can be checked against it.
+    """
+    from ..evaluate import reconstruct as _reconstruct
+
+    inf = inference(name, mode)
+    model = load(name, map_location=device) if model is None else model
+    return _reconstruct(model, rgb, mode=inf["mode"], tile=inf.get("tile") or 64,
+                        overlap=inf.get("overlap") or 0,
+                        self_ensemble=bool(inf.get("self_ensemble")), device=device)
+
+
+def scene_scores(name: str, mode: str | None = None) -> dict[str, dict[str, float]]:
+    """The card's per-scene scores: ``{scene: {"psnr": dB, "ssim": ..., "sam": deg, ...}}``
+    for ``mode`` (default: the recommended mode)."""
+    c = card(name)
+    rows = c["evaluation"][_mode(c, mode)]["per_scene"]
+    return {r["scene"]: {k: v for k, v in r.items() if not isinstance(v, (list, str))} for r in rows}
 
 
 def first_available(*names: str) -> str:
