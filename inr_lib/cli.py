@@ -89,11 +89,14 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from .data import load_data
 
     check_outputs({"--json": args.json}, overwrite=args.force)
-    if args.name == "cnn" and not args.overwrite:   # refuse an existing run before any work
+    if args.resume and args.overwrite:
+        raise CLIError("--resume and --overwrite contradict each other: --resume continues the run "
+                       "in --out, --overwrite replaces it; give one of them")
+    if args.name == "cnn" and not (args.overwrite or args.resume):   # refuse before any work
         out = _cnn_out(args)
         if (out / "last.pt").is_file():
-            raise CLIError(f"{out} already holds a training run ({out / 'last.pt'}); replace it "
-                           f"with --overwrite, or choose another --out")
+            raise CLIError(f"{out} already holds a training run ({out / 'last.pt'}); continue it "
+                           f"with --resume, replace it with --overwrite, or choose another --out")
     device = _device(args)
     part = _eval_part(args.split)
     d = load_data(args.data, args.split)
@@ -325,8 +328,8 @@ def _train_cnn(args, d: dict, rgb_source: str, device):
     out = _cnn_out(args)
     print(f"training the cnn baseline ({cfg.name} schedule, {cfg.epochs} epochs) in {out}",
           file=sys.stderr)
-    res = train(cfg, d["train"], d["test"], out, device=device, progress=not args.no_progress,
-                overwrite=args.overwrite)
+    res = train(cfg, d["train"], d["test"], out, resume=args.resume, device=device,
+                progress=not args.no_progress, overwrite=args.overwrite)
     return res.model, {"config": cfg.to_dict(), "run": str(out)}, cfg.to_dict()
 
 
@@ -561,6 +564,9 @@ def _add_baseline(sub, prog: str) -> None:
                    help="cnn: run folder (default: next to --json)")
     p.add_argument("--overwrite", action="store_true",
                    help="cnn: replace the run already in --out (its checkpoints and log)")
+    p.add_argument("--resume", action="store_true",
+                   help="cnn: continue the run in --out from its last.pt (a finished run is only "
+                        "evaluated); without one, start it")
     _config_overrides(p, "cnn: ")
     _common(p)
     _eval_options(p)

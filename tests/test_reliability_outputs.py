@@ -3,6 +3,7 @@ the work starts (inr_lib.outputs.check_outputs), and nothing the user did not na
 output is replaced or deleted."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -124,10 +125,24 @@ def test_baseline_cnn_does_not_replace_an_existing_run(tmp_path, old_run, synth,
             "--json", tmp_path / "cnn.json", "--device", "cpu", "--no-progress"]
     rc, _, _, errors = run_cli(argv)
     assert rc == 1 and tree(run) == before
-    assert errors == [f"error: {run} already holds a training run ({run / 'last.pt'}); replace it "
-                      f"with --overwrite, or choose another --out"]
+    assert errors == [f"error: {run} already holds a training run ({run / 'last.pt'}); continue it "
+                      f"with --resume, replace it with --overwrite, or choose another --out"]
     assert run_cli(argv + ["--overwrite"])[0] == 0
     assert digest(run / "last.pt") != before["last.pt"]
+
+
+def test_baseline_cnn_resume_reuses_a_finished_run(tmp_path, synth, run_cli):
+    run = tmp_path / "cnn_run"
+    argv = ["baseline", "cnn", "--data", synth, "--config", "tiny", "--epochs", "1", "--out", run,
+            "--device", "cpu", "--no-progress"]
+    assert run_cli(argv + ["--resume", "--json", tmp_path / "a.json"])[0] == 0   # no run yet: starts
+    before = tree(run)
+    rc, _, _, errors = run_cli(argv + ["--resume", "--json", tmp_path / "b.json"])
+    assert rc == 0 and tree(run) == before                    # finished: nothing trained again
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
+    assert a["mean"] == b["mean"] and a["per_scene"] == b["per_scene"]
+    rc, _, _, errors = run_cli(argv + ["--resume", "--overwrite", "--json", tmp_path / "c.json"])
+    assert rc == 1 and "--resume and --overwrite contradict each other" in errors[0]
 
 
 # ------------------------------------------------------------------- (5) train --overwrite
