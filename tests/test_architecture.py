@@ -20,7 +20,7 @@ LAYERS = {
     "archs": 3,
     "outputs": 3,
     "checkpoint": 4, "evaluate": 4, "pretrained": 4,
-    "train": 5, "zoo": 5,
+    "train": 5, "zoo": 5, "heldout": 5,
     "book": 6, "figures": 6,
     "cli": 7,
     "__main__": 8,

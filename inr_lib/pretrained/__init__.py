@@ -196,13 +196,13 @@ def reconstruct(name: str, rgb: torch.Tensor, mode: str | None = None,
         :func:`inr_lib.evaluate.reconstruct` gives with the card's protocol, so the per-scene
         scores of :func:`scene_scores` can be checked against it.
     """
-    from ..evaluate import reconstruct as _reconstruct
+    from ..tiling import predict_image       # what evaluate.reconstruct runs, before its clamp
 
     inf = inference(name, mode)
     model = load(name, map_location=device) if model is None else model
-    return _reconstruct(model, rgb, mode=inf["mode"], tile=inf.get("tile") or 64,
-                        overlap=inf.get("overlap") or 0,
-                        self_ensemble=bool(inf.get("self_ensemble")), device=device)
+    return predict_image(model, rgb, mode=inf["mode"], tile=inf.get("tile") or 64,
+                         overlap=inf.get("overlap") or 0,
+                         self_ensemble=bool(inf.get("self_ensemble")), device=device).clamp(0.0, 1.0)
 
 
 def scene_scores(name: str, mode: str | None = None) -> dict[str, dict[str, float]]:
