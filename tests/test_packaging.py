@@ -171,7 +171,7 @@ def test_notebook_extra_covers_chapter_imports(pyproject):
 # Modules whose public functions promise full type hints (the package ships py.typed).
 TYPED_MODULES = ["__init__", "archs", "baselines", "book", "checkpoint", "cli", "encoding", "evaluate", "figures",
                  "hypernet", "io", "metrics", "model", "outputs", "pixelwise", "runtime", "spectral",
-                 "spectral_basis", "tiling", "train", "zoo", "pretrained/__init__",
+                 "spectral_basis", "tiling", "train", "zoo", "heldout", "pretrained/__init__",
                  "data/cave", "data/download", "data/ntire2018", "data/nus", "data/patches",
                  "data/roots", "data/scene", "data/spec", "data/synthetic", "data/_io"]
 
