@@ -48,7 +48,7 @@ def _fill(pred: torch.Tensor, kept: Sequence[float], held: Sequence[float], kind
 def band_errors(model: nn.Module, scenes: Sequence, kept: Sequence[float] = EVEN,
                 held: Sequence[float] = ODD, fills: Sequence[str] = FILLS, mode: str = "tiled",
                 tile: int = 64, overlap: int = 16, device: torch.device | str | None = None,
-                ) -> dict[str, np.ndarray]:
+                per_scene: bool = False) -> dict[str, np.ndarray]:
     """Per-band RMSE of a model and of interpolation fills of its kept bands, on full images.
 
     Args:
@@ -59,21 +59,24 @@ def band_errors(model: nn.Module, scenes: Sequence, kept: Sequence[float] = EVEN
         fills: interpolation kinds, ``"linear"`` and/or ``"cubic"``
             (:func:`inr_lib.spectral_basis.interpolate_bands`).
         mode, tile, overlap, device: inference as :func:`inr_lib.evaluate.reconstruct`.
+        per_scene: return each scene's curve instead of their mean.
 
     Returns:
         ``{"model": (31,), "linear": (31,), ...}`` float64: for each, the mean over the scenes
         of each scene's per-band RMSE (the model's own output, and the output with the
-        ``held`` bands filled). Only the ``held`` entries of a fill differ from ``"model"``.
+        ``held`` bands filled); with ``per_scene``, ``(len(scenes), 31)`` in the scenes' order.
+        Only the ``held`` entries of a fill differ from ``"model"``.
     """
-    per_scene: dict[str, list[np.ndarray]] = {k: [] for k in ("model", *fills)}
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("model", *fills)}
     for scene in scenes:
         rgb = torch.from_numpy(scene_rgb(scene))[None]
         gt = torch.from_numpy(np.ascontiguousarray(scene.hsi))[None]
         pred = reconstruct(model, rgb, mode=mode, tile=tile, overlap=overlap, device=device).cpu()
-        per_scene["model"].append(M.rmse_per_band(pred, gt)[0].numpy())
+        rows["model"].append(M.rmse_per_band(pred, gt)[0].numpy())
         for kind in fills:
-            per_scene[kind].append(M.rmse_per_band(_fill(pred, kept, held, kind), gt)[0].numpy())
-    return {k: np.mean(v, axis=0) for k, v in per_scene.items()}
+            rows[kind].append(M.rmse_per_band(_fill(pred, kept, held, kind), gt)[0].numpy())
+    curves = {k: np.stack(v) for k, v in rows.items()}
+    return curves if per_scene else {k: c.mean(axis=0) for k, c in curves.items()}
 
 
 def psnr(rmse: float) -> float:

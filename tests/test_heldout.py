@@ -37,6 +37,10 @@ def test_model_row_equals_evaluate_per_band_rmse(random_scene):
     got = band_errors(model, scenes, mode="tiled", tile=16, overlap=4)
     ref = evaluate(model, scenes, mode="tiled", tile=16, overlap=4, progress=False)
     np.testing.assert_allclose(got["model"], ref["per_band"]["rmse"], rtol=1e-6)  # evaluate averages in float32
+    each = band_errors(model, scenes, mode="tiled", tile=16, overlap=4, per_scene=True)
+    assert each["model"].shape == (2, 31)
+    np.testing.assert_allclose(each["model"][1], ref["per_scene"][1]["rmse_per_band"], rtol=1e-12)
+    np.testing.assert_allclose(each["cubic"].mean(0), got["cubic"], rtol=1e-12)
     # the fills replace only the held-out bands
     for kind in ("linear", "cubic"):
         np.testing.assert_array_equal(got[kind][0::2], got["model"][0::2])
