@@ -111,6 +111,11 @@ def summarise(curves: Sequence[np.ndarray], held: Sequence[float] = ODD) -> Summ
     return Summary(float(np.mean(per_seed)), per_seed, kept, spread)
 
 
+def _noise(*summaries: Summary) -> float | None:
+    spreads = [s.spread for s in summaries if s.spread is not None]
+    return max(spreads) if spreads else None
+
+
 def compare(method: Summary, baseline: Summary, noise: float | None = None) -> str:
     """Verdict of ``method`` against ``baseline`` on the held-out RMSE: ``"better than"``,
     ``"worse than"`` or ``"no different from (within the seed spread)"``.
@@ -118,8 +123,7 @@ def compare(method: Summary, baseline: Summary, noise: float | None = None) -> s
     ``noise`` is the difference two seeds of one method can show; by default the larger
     seed spread of the two summaries. Without any (one seed each) the verdict says so."""
     if noise is None:
-        spreads = [s for s in (method.spread, baseline.spread) if s is not None]
-        noise = max(spreads) if spreads else None
+        noise = _noise(method, baseline)
     gap = baseline.held - method.held
     if noise is None:
         return ("better than" if gap > 0 else "worse than") + " (one seed: no seed spread to hold it against)"
@@ -128,11 +132,6 @@ def compare(method: Summary, baseline: Summary, noise: float | None = None) -> s
     if gap < -noise:
         return "worse than"
     return "no different from (within the seed spread)"
-
-
-def _noise(*summaries: Summary) -> float | None:
-    spreads = [s.spread for s in summaries if s.spread is not None]
-    return max(spreads) if spreads else None
 
 
 def headline(method: Summary, baselines: dict[str, Summary]) -> dict:
