@@ -1,4 +1,4 @@
-"""SSIM speed: ``inr_lib.metrics.ssim`` against scikit-image on the same image pair.
+"""SSIM speed: ``inr_lib.evaluation.metrics.ssim`` against scikit-image on the same image pair.
 
 Example::
 
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
-from inr_lib import metrics
+from inr_lib.evaluation import metrics
 
 
 def make_pair(c: int, h: int, w: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,7 +35,7 @@ def make_pair(c: int, h: int, w: int, seed: int = 0) -> tuple[torch.Tensor, torc
 
 
 def skimage_ssim(pred: np.ndarray, target: np.ndarray) -> float:
-    """scikit-image SSIM of one (C, H, W) pair with the settings of ``inr_lib.metrics``."""
+    """scikit-image SSIM of one (C, H, W) pair with the settings of ``inr_lib.evaluation.metrics``."""
     return structural_similarity(
         target, pred, channel_axis=0, gaussian_weights=True, sigma=metrics.SSIM_SIGMA,
         use_sample_covariance=False, data_range=1.0, K1=metrics.SSIM_K1, K2=metrics.SSIM_K2,
@@ -65,7 +65,7 @@ def main(argv=None) -> None:
     c, h, w = args.size
     print(f"SSIM of one 1x{c}x{h}x{w} float64 pair on CPU ({platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, torch threads {args.threads})")
-    print(f"  inr_lib.metrics.ssim : wall {ours_wall:7.3f} s  cpu {ours_cpu:7.3f} s  value {ours:.15f}")
+    print(f"  inr_lib.evaluation.metrics.ssim : wall {ours_wall:7.3f} s  cpu {ours_cpu:7.3f} s  value {ours:.15f}")
     print(f"  skimage (1 thread)   : wall {ref_wall:7.3f} s  cpu {ref_cpu:7.3f} s  value {ref:.15f}")
     print(f"  speed-up over scikit-image: wall {ref_wall / ours_wall:.2f}x, cpu {ref_cpu / ours_cpu:.2f}x; "
           f"|difference| {abs(ours - ref):.1e}")

@@ -9,15 +9,15 @@ Public entry points::
 
     from inr_lib import build_model                      # the model ("paper", "small", ...)
     from inr_lib import TrainConfig, load_model
-    from inr_lib.train import train, train_step          # (train and evaluate are also
-    from inr_lib.evaluate import evaluate                #  module names, hence the long form)
-    from inr_lib.tiling import predict_image             # whole / tiled / self-ensemble
-    from inr_lib import data, metrics, spectral, baselines
+    from inr_lib.train import train, train_step
+    from inr_lib.evaluation import evaluate, metrics
+    from inr_lib.model.tiling import predict_image       # whole / tiled / self-ensemble
+    from inr_lib import data, pretrained, spectral
     data.load_data("synthetic", need=("train", "test"))  # what --data / --split load
 
-The layers, bottom up (a module imports only from layers below it): building blocks
-(encoding, hypernet, pixelwise, tiling, spectral, metrics, runtime) -> data -> model,
-baselines, io -> archs, outputs -> checkpoint, evaluate -> train -> cli.
+The packages, bottom up (a package imports only from packages below it; tests/test_architecture.py
+checks it): spectral, runtime -> files (atomic writes, readers, images) -> data, model ->
+files.checkpoints -> evaluation -> train -> pretrained -> book -> cli.
 """
 from __future__ import annotations
 
@@ -29,10 +29,17 @@ from .model import INRHSISR, PRESETS, ModelConfig, build_model
 # imported on first use, so that `import inr_lib` stays light
 _LAZY = {
     "TrainConfig": ("train", "TrainConfig"),
-    "load_model": ("checkpoint", "load_model"),
+    "load_model": ("files.checkpoints", "load_model"),
 }
-_SUBMODULES = ("data", "metrics", "spectral", "baselines", "checkpoint", "encoding", "hypernet",
-               "pixelwise", "runtime", "tiling", "cli", "train", "evaluate", "io", "archs", "outputs")
+_SUBMODULES = ("data", "model", "train", "evaluation", "files", "pretrained", "book", "spectral",
+               "runtime", "cli")
+# names of modules before the packages (0.x); kept working for one release
+_MOVED = {"metrics": "evaluation.metrics", "evaluate": "evaluation.scoring",
+          "baselines": "model.baselines", "encoding": "model.encoding", "hypernet": "model.hypernet",
+          "pixelwise": "model.pixelwise", "tiling": "model.tiling", "spectral_basis": "model.basis",
+          "archs": "model.registry", "checkpoint": "files.checkpoints", "io": "files.images",
+          "outputs": "files.outputs", "figures": "book.figures", "zoo": "book.zoo",
+          "heldout": "book.heldout"}
 
 __all__ = ["INRHSISR", "ModelConfig", "PRESETS", "build_model", "__version__", *_LAZY, *_SUBMODULES]
 
@@ -41,6 +48,6 @@ def __getattr__(name):
     if name in _LAZY:
         mod, attr = _LAZY[name]
         return getattr(importlib.import_module(f".{mod}", __name__), attr)
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
+    if name in _SUBMODULES or name in _MOVED:
+        return importlib.import_module(f".{_MOVED.get(name, name)}", __name__)
     raise AttributeError(f"module 'inr_lib' has no attribute {name!r}")

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import checkpoint
 from .data.spec import DATA_HELP, PARTS, parse_split
-from .outputs import check_outputs, free_space_problem
+from .files import checkpoints as checkpoint
+from .files.outputs import check_outputs, free_space_problem
 
 __all__ = ["main", "build_parser", "CLIError"]
 
@@ -36,8 +36,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     config.yaml to --out. Several GPUs: torchrun --nproc_per_node=N -m inr_lib train ...
     (the same options).
     """
-    from .train import (check_output_dir, check_run_dir, check_same_data, data_identity,
-                        record_data, train)
+    from .train.loop import (
+        check_output_dir,
+        check_run_dir,
+        check_same_data,
+        data_identity,
+        record_data,
+        train,
+    )
 
     if args.resume and args.overwrite:
         raise CLIError("--resume and --overwrite contradict each other: --resume continues the run "
@@ -122,8 +128,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from .evaluate import reconstruct
-    from .io import ImageReadError, read_image, write_cube, write_preview
+    from .evaluation import reconstruct
+    from .files.images import ImageReadError, read_image, write_cube, write_preview
 
     out = _cube_path(args)
     device = _device(args)
@@ -213,7 +219,7 @@ def _load_model(args, device):
         from .pretrained import load
 
         return load(args.pretrained, map_location=device)
-    from .checkpoint import load_model
+    from .files.checkpoints import load_model
 
     return load_model(args.checkpoint, map_location=device)
 
@@ -276,7 +282,7 @@ def _score(args, model, tc: dict, device, d: dict | None = None, part: str | Non
            **extra) -> None:
     """Evaluate ``model`` on ``--data``/``--split`` as the options say; write and print the results."""
     from .data import load_data
-    from .evaluate import evaluate, write_results
+    from .evaluation import evaluate, write_results
 
     part = part or _eval_part(args.split)
     tile, overlap = _window(args, tc)           # a damaged checkpoint fails before the data load
@@ -311,8 +317,8 @@ def _baseline_options(args, d: dict, rgb_source: str) -> dict:
 
 def _fit_baseline(name: str, options: dict, d: dict, rgb_source: str):
     """Fit ridge or physics on the train part."""
-    from .baselines import build_baseline
     from .data import scene_rgb
+    from .model.baselines import build_baseline
 
     model = build_baseline(name, **options)
     print(f"fitting {name} {options} on {len(d['train'])} training scenes", file=sys.stderr)
@@ -341,8 +347,8 @@ def _cnn_out(args) -> Path:
 def _cube_path(args) -> Path:
     """Check ``--out`` names a .h5/.npy file that (with its preview) may be written, in a
     writable folder (created if needed)."""
-    from .io import CUBE_SUFFIXES
-    from .train import blocking_file
+    from .files.images import CUBE_SUFFIXES
+    from .train.loop import blocking_file
 
     out = Path(args.out)
     if out.suffix.lower() not in CUBE_SUFFIXES:
@@ -503,7 +509,7 @@ def _command(sub, prog: str, func, *examples: str):
 
 
 def _add_train(sub, prog: str) -> None:
-    from .train import list_presets
+    from .train.loop import list_presets
 
     p = _command(sub, prog, cmd_train,                  "--config quick --data synthetic --out runs/quick",
                  "--config paper --data cave:~/data/cave --out runs/paper --device cuda",
@@ -601,8 +607,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from .checkpoint import CheckpointError
-    from .train import NonFiniteLossError
+    from .files.checkpoints import CheckpointError
+    from .train.loop import NonFiniteLossError
 
     try:
         return args.func(args)

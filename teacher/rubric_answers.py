@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from inr_lib.model import INRHSISR, ModelConfig
-from inr_lib.pixelwise import mlp_param_count
+from inr_lib.model.pixelwise import mlp_param_count
 
 # B2's variant: tile 8, "global" encoding with periods 8, 4 and 2, hidden widths 48, 48, 48
 B2 = dict(tile=8, periods=(8.0, 4.0, 2.0), mlp_hidden=(48, 48, 48))

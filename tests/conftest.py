@@ -174,7 +174,7 @@ def synth(tmp_path_factory) -> str:
 def tiny_ckpt(tmp_path_factory) -> Path:
     """An (untrained) tiny-model checkpoint: enough for every inference path."""
     from inr_lib import build_model
-    from inr_lib.checkpoint import save_checkpoint
+    from inr_lib.files.checkpoints import save_checkpoint
 
     path = tmp_path_factory.mktemp("ckpt") / "last.pt"
     save_checkpoint(path, build_model("tiny", seed=0), epoch=1,

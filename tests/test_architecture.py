@@ -6,30 +6,33 @@ from pathlib import Path
 
 LIB = Path(__file__).resolve().parents[1] / "inr_lib"
 
-#: lower imports from lower only: model code never imports training, data never imports the
-#: model, nothing imports the command line (modules of one package, e.g. data.*, may import
-#: each other). The package itself ("inr_lib": its __init__ imports the model eagerly, the
-#: rest lazily) counts as the model's layer.
+#: a package (or one module of it, where it sits lower than its package) imports only from
+#: lower layers: the model never imports training, the data never import the model's network,
+#: the core packages (files, data, model, evaluation, train) never import `pretrained`, `book`
+#: or the command line. Modules of one unit may import each other. The package itself
+#: ("inr_lib": its __init__ imports the model eagerly, the rest lazily) is exempt.
 LAYERS = {
     "inr_lib": 2,
-    "_version": 0, "_hashing": 0, "runtime": 0, "spectral": 0, "metrics": 0, "tiling": 0,
-    "encoding": 0, "hypernet": 0, "pixelwise": 0,
-    "spectral_basis": 1,
-    "data": 1,
-    "io": 2, "model": 2, "baselines": 2,
-    "archs": 3,
-    "outputs": 3,
-    "checkpoint": 4, "evaluate": 4, "pretrained": 4,
-    "train": 5, "zoo": 5, "heldout": 5,
-    "book": 6, "figures": 6,
-    "cli": 7,
-    "__main__": 8,
+    "_version": 0, "spectral": 0, "runtime": 0, "evaluation.metrics": 0,
+    "files": 1, "model.tiling": 1,
+    "data": 2, "model": 2,
+    "files.checkpoints": 3,
+    "evaluation": 4,
+    "train": 5,
+    "pretrained": 6,
+    "book": 7,
+    "cli": 8,
+    "__main__": 9,
 }
+CORE = ("files", "data", "model", "evaluation", "train", "spectral", "runtime")
 
 
 def _unit(module: str) -> str:
-    """``inr_lib.data.cave`` -> ``data``; the package itself -> ``inr_lib``."""
+    """``inr_lib.files.checkpoints`` -> ``files.checkpoints`` (a unit of its own in LAYERS),
+    ``inr_lib.data.cave`` -> ``data``; the package itself -> ``inr_lib``."""
     parts = module.split(".")
+    if len(parts) > 2 and ".".join(parts[1:3]) in LAYERS:
+        return ".".join(parts[1:3])
     return parts[1] if len(parts) > 1 else "inr_lib"
 
 
@@ -53,7 +56,7 @@ def _imports(path: Path) -> list[tuple[int, str]]:
                 base = ".".join(anchor + ([base] if base else []))
             if base.split(".")[0] != "inr_lib":
                 continue
-            for a in node.names:   # `from . import metrics` imports the module inr_lib.metrics
+            for a in node.names:   # `from . import metrics` imports the module inr_lib.evaluation.metrics
                 sub = f"{base}.{a.name}"
                 found.append((node.lineno, sub if (LIB.parent / (sub.replace(".", "/") + ".py")).exists()
                               or (LIB.parent / sub.replace(".", "/")).is_dir() else base))
@@ -74,6 +77,17 @@ def test_no_module_imports_a_module_above_it():
             if LAYERS.get(other, 99) >= LAYERS[me]:
                 problems.append(f"{path.relative_to(LIB.parent)}:{line} ({me}, layer {LAYERS[me]}) "
                                 f"imports {module} (layer {LAYERS.get(other, '?')})")
+    assert not problems, "\n".join(problems)
+
+
+def test_core_packages_never_import_book_cli_or_pretrained():
+    problems = []
+    for path in sorted(LIB.rglob("*.py")):
+        if _unit(_name(path)).split(".")[0] not in CORE:
+            continue
+        for line, module in _imports(path):
+            if _unit(module).split(".")[0] in ("book", "cli", "pretrained"):
+                problems.append(f"{path.relative_to(LIB.parent)}:{line} imports {module}")
     assert not problems, "\n".join(problems)
 
 

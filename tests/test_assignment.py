@@ -9,8 +9,8 @@ import importlib.util
 import json
 import re
 import subprocess
-import textwrap
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -47,7 +47,7 @@ def test_reference_solution_passes_every_check():
 
 def test_reference_solution_is_the_released_layout_of_the_paper_mlp():
     """Released layout (bias, then W as (c_in, c_out)) rearranged == inr_lib's fast path."""
-    from inr_lib.pixelwise import apply_mlp_fast
+    from inr_lib.model.pixelwise import apply_mlp_fast
 
     widths = (11, 64, 64, 64, 64, 31)
     g = torch.Generator().manual_seed(0)
@@ -67,7 +67,7 @@ def test_library_fallback_agrees_with_the_teachers_reference():
 
 def test_code_copied_from_inr_lib_fails():
     """The library's (and chapters 4-5's) layout is not the graded one."""
-    from inr_lib.pixelwise import apply_mlp_fast, apply_mlp_readable
+    from inr_lib.model.pixelwise import apply_mlp_fast, apply_mlp_readable
 
     for fn in (apply_mlp_readable, apply_mlp_fast):
         report = checker.check_function(fn, verbose=False)
@@ -145,7 +145,7 @@ def test_starter_scores_zero_without_crashing():
 
 def test_files_importing_inr_lib_are_refused(tmp_path):
     cheat = tmp_path / "cheat.py"
-    cheat.write_text("from inr_lib.pixelwise import apply_mlp_readable as apply_tile_mlps\n")
+    cheat.write_text("from inr_lib.model.pixelwise import apply_mlp_readable as apply_tile_mlps\n")
     report = checker.check_file(cheat, verbose=False)
     assert report["refused"] and report["score"] == 0
 

@@ -1,9 +1,9 @@
-"""Tests of inr_lib.baselines: ridge, physics-based upsampling, small residual CNN."""
+"""Tests of inr_lib.model.baselines: ridge, physics-based upsampling, small residual CNN."""
 import numpy as np
 import pytest
 import torch
 
-from inr_lib import baselines as BL
+from inr_lib.model import baselines as BL
 
 
 def _linear_data(n_images=3, h=20, w=24, seed=0, noise=0.0):
@@ -165,7 +165,7 @@ def _stacked_pixels(rgb_list, hsi_list, max_pixels, seed):
 
 
 def test_training_pixels_gathers_the_same_rows_as_stacking_everything():
-    from inr_lib.baselines import _training_pixels
+    from inr_lib.model.baselines import _training_pixels
 
     rng = np.random.default_rng(0)
     shapes = [(7, 9), (5, 4), (12, 3)]

@@ -1,4 +1,4 @@
-"""inr_lib.figures: the architecture diagram renders and shows the shapes inr_lib builds."""
+"""inr_lib.book.figures: the architecture diagram renders and shows the shapes inr_lib builds."""
 from __future__ import annotations
 
 import matplotlib
@@ -8,9 +8,8 @@ matplotlib.use("Agg")
 import inr_lib  # noqa: E402
 
 
-
 def test_architecture_diagram_renders_with_the_library_shapes(tmp_path):
-    from inr_lib import figures
+    from inr_lib.book import figures
 
     fig, drawn = figures.architecture_diagram(("paper", "small"), size=(64, 96))
     out = tmp_path / "arch.png"

@@ -29,8 +29,8 @@ def no_real_cave(monkeypatch, tmp_path):
 
 def test_importing_book_imports_nothing_heavy():
     code = ("import sys, inr_lib.book; "
-            "print(any(m in sys.modules for m in ('IPython', 'inr_lib.data', 'inr_lib.train', "
-            "'inr_lib.checkpoint', 'matplotlib')))")
+            "print(any(m in sys.modules for m in ('IPython', 'inr_lib.data', 'inr_lib.train.loop', "
+            "'inr_lib.files.checkpoints', 'matplotlib')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -190,7 +190,7 @@ def test_evaluations_reuse_results_of_the_same_checkpoint(tmp_path, monkeypatch)
         out.write_text(json.dumps({"protocol": {"checkpoint_sha256": book.sha256(ckpt)}}))
         return subprocess.CompletedProcess(cmd, 0, "PSNR 30", "")
 
-    monkeypatch.setattr(book.subprocess, "run", fake_run)
+    monkeypatch.setattr(book.runs.subprocess, "run", fake_run)
     ev = book.Evaluations(["--data", "synthetic"], parallel=2)
     ev.submit(ckpt, out, "--mode", "tiled")
     assert ev.wait() == (1, 0)
@@ -217,7 +217,7 @@ def test_run_cli_reuses_a_result_written_by_the_same_command(tmp_path, monkeypat
         out.write_text('{"ok": 1}')
         return subprocess.CompletedProcess(cmd, 0, "done", "")
 
-    monkeypatch.setattr(book.subprocess, "run", fake_run)
+    monkeypatch.setattr(book.runs.subprocess, "run", fake_run)
     assert book.run_cli("baseline", "ridge", json_out=out) == {"ok": 1}
     assert book.run_cli("baseline", "ridge", json_out=out) == {"ok": 1}
     assert len(calls) == 1 and "reusing" in capsys.readouterr().out

@@ -7,10 +7,17 @@ import pytest
 import torch
 
 from inr_lib import build_model
-from inr_lib.baselines import SmallResCNN
-from inr_lib.checkpoint import (FORMAT_VERSION, CheckpointError, load_checkpoint, load_model,
-                                rng_state, save_checkpoint, set_rng_state)
-from inr_lib.io import atomic_write, sha256_file
+from inr_lib.files.atomic import atomic_write, sha256_file
+from inr_lib.files.checkpoints import (
+    FORMAT_VERSION,
+    CheckpointError,
+    load_checkpoint,
+    load_model,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from inr_lib.model.baselines import SmallResCNN
 
 
 class Arbitrary:

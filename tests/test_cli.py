@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from inr_lib.cli import main
-from inr_lib.io import ImageReadError, read_image
+from inr_lib.files.images import ImageReadError, read_image
 
 COMMANDS = ("train", "evaluate", "reconstruct", "baseline")
 
@@ -167,7 +167,7 @@ def test_bad_inputs_give_one_line_errors(run_dir, synth, tmp_path, run_cli):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    from inr_lib.checkpoint import CheckpointError
+    from inr_lib.files.checkpoints import CheckpointError
 
     with pytest.raises(CheckpointError):
         main(["reconstruct", "--checkpoint", str(tmp_path / "nope.pt"), "--rgb", __file__,

@@ -23,11 +23,17 @@ import torch
 import torch.nn.functional as F
 
 from inr_lib import build_model, pretrained
-from inr_lib.checkpoint import load_checkpoint, load_model, save_checkpoint
+from inr_lib.files.checkpoints import load_checkpoint, load_model, save_checkpoint
 from inr_lib.model import ModelConfig
+from inr_lib.model.basis import (
+    DEFAULT_CONTINUOUS,
+    band_indices,
+    basis_matrix,
+    bspline_basis,
+    parse_spectral,
+    target_bands,
+)
 from inr_lib.spectral import WAVELENGTHS, project
-from inr_lib.spectral_basis import (DEFAULT_CONTINUOUS, band_indices, basis_matrix,
-                                    bspline_basis, parse_spectral, target_bands)
 from inr_lib.train import TrainConfig, train
 
 EVEN = [float(w) for w in WAVELENGTHS[::2]]        # 400, 420, ..., 700 nm
@@ -304,7 +310,7 @@ def test_training_on_even_bands_never_sees_the_odd_ones(tmp_path):
 
 
 def test_interpolate_bands_linear_and_cubic():
-    from inr_lib.spectral_basis import interpolate_bands
+    from inr_lib.model.basis import interpolate_bands
 
     even, odd = WAVELENGTHS[::2], WAVELENGTHS[1::2]
     rng = np.random.default_rng(0)

@@ -18,8 +18,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from inr_lib import build_model  # noqa: E402
-from inr_lib.checkpoint import load_checkpoint  # noqa: E402
-from inr_lib.evaluate import evaluate  # noqa: E402
+from inr_lib.evaluation import evaluate  # noqa: E402
+from inr_lib.files.checkpoints import load_checkpoint  # noqa: E402
 from inr_lib.train import TrainConfig, train  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),

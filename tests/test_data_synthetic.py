@@ -16,9 +16,10 @@ from inr_lib.data import (
     load_cave_scene,
     make_synthetic_cave,
     resolve_cave_root,
+    roots,
     split_available,
+    synthetic,
 )
-from inr_lib.data import roots, synthetic
 from inr_lib.spectral import WAVELENGTHS, normalise_response, project
 
 

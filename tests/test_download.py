@@ -19,7 +19,7 @@ from inr_lib.data import (
     load_cave_scene,
 )
 from inr_lib.data.download import download_file, safe_extract_zip
-from inr_lib.io import sha256_file
+from inr_lib.files.atomic import sha256_file
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_stale_part_restarted_cleanly_for_file_urls(tmp_path, cave_zip):
 
 def test_one_sha256_definition_for_data_and_io(tmp_path):
     import inr_lib.data.download as download
-    import inr_lib.io as io
+    import inr_lib.files.images as io
 
     assert io.sha256_file is download.sha256_file  # re-exported, not a second copy
     (tmp_path / "f").write_bytes(b"abc")

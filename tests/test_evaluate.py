@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from inr_lib import build_model
-from inr_lib.checkpoint import load_model, save_checkpoint
-from inr_lib.evaluate import evaluate, reconstruct, write_results
-from inr_lib.io import sha256_file
-from inr_lib.tiling import predict_image, self_ensemble, tiled_apply
+from inr_lib.evaluation import evaluate, reconstruct, write_results
+from inr_lib.files.atomic import sha256_file
+from inr_lib.files.checkpoints import load_model, save_checkpoint
+from inr_lib.model.tiling import predict_image, self_ensemble, tiled_apply
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_one_inference_entry_point_for_whole_tiled_and_self_ensemble():
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA GPU"))])
 def test_evaluate_scores_on_the_model_device(scenes, monkeypatch, device):
-    import inr_lib.evaluate as ev
+    import inr_lib.evaluation.scoring as ev
 
     seen, real = [], ev.M.compute_all
     monkeypatch.setattr(ev.M, "compute_all", lambda p, t: seen.append((p.device, t.device)) or real(p, t))

@@ -1,4 +1,4 @@
-"""inr_lib.figures, chapter 9's figures: reconstructions against ground truth draw the values given."""
+"""inr_lib.book.figures, chapter 9's figures: reconstructions against ground truth draw the values given."""
 from __future__ import annotations
 
 import matplotlib
@@ -10,7 +10,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from inr_lib import figures, metrics  # noqa: E402
+from inr_lib.book import figures  # noqa: E402
+from inr_lib.evaluation import metrics
 from inr_lib.spectral import WAVELENGTHS, srgb_preview  # noqa: E402
 
 

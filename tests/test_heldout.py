@@ -1,4 +1,4 @@
-"""The held-out-band experiment's scoring (inr_lib.heldout)."""
+"""The held-out-band experiment's scoring (inr_lib.book.heldout)."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -9,9 +9,18 @@ import torch
 from torch import nn
 
 from inr_lib import build_model
-from inr_lib.evaluate import evaluate
-from inr_lib.heldout import (EVEN, ODD, TABLE_HEADER, band_errors, compare, headline, psnr, summarise,
-                             table_rows)
+from inr_lib.book.heldout import (
+    EVEN,
+    ODD,
+    TABLE_HEADER,
+    band_errors,
+    compare,
+    headline,
+    psnr,
+    summarise,
+    table_rows,
+)
+from inr_lib.evaluation import evaluate
 from inr_lib.spectral import WAVELENGTHS
 
 

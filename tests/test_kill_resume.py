@@ -10,7 +10,7 @@ what ``python -m inr_lib`` does. The helper sets ``OMP_NUM_THREADS=1`` before im
 torch, so forking is safe and every run uses one thread (float results are then bit-for-bit
 reproducible across processes).
 
-* Kill *inside a checkpoint write*: the child process wraps :func:`inr_lib.io._replace` (the
+* Kill *inside a checkpoint write*: the child process wraps :func:`inr_lib.files.atomic._replace` (the
   rename that commits an atomic write) so that the third write of ``last.pt`` stops after its
   temporary file is complete, just before the rename (it creates ``last.pt.paused`` and
   sleeps); the test kills the process there.
@@ -36,7 +36,7 @@ import numpy as np
 import pytest
 import torch
 
-from inr_lib.checkpoint import load_checkpoint
+from inr_lib.files.checkpoints import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 20240611
@@ -47,15 +47,15 @@ pytestmark = pytest.mark.skipif(not (hasattr(os, "fork") and Path("/proc/self/st
 ZYGOTE = r"""
 import json, os, runpy, sys
 import torch
-import inr_lib.cli, inr_lib.train, inr_lib.evaluate, inr_lib.metrics, inr_lib.data  # once
+import inr_lib.cli, inr_lib.train.loop, inr_lib.evaluation.scoring, inr_lib.evaluation.metrics, inr_lib.data  # once
 torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # its first use imports torch._dynamo
 
 
 def pause_before_rename(name, nth):
     # stop the nth atomic write of a file called `name` just before its rename (for SIGKILL)
     import pathlib, time
-    import inr_lib.io
-    real, seen = inr_lib.io._replace, []
+    import inr_lib.files.images
+    real, seen = inr_lib.files.atomic._replace, []
 
     def replace(tmp, path):
         if path.name == name:
@@ -65,7 +65,7 @@ def pause_before_rename(name, nth):
                 time.sleep(120)
         real(tmp, path)
 
-    inr_lib.io._replace = replace
+    inr_lib.files.atomic._replace = replace
 
 
 print(json.dumps({"ready": True}), flush=True)

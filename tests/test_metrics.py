@@ -1,4 +1,4 @@
-"""Tests of inr_lib.metrics against scikit-image and direct numpy formulas.
+"""Tests of inr_lib.evaluation.metrics against scikit-image and direct numpy formulas.
 
 Tolerances: PSNR and SSIM agree with scikit-image to 1e-6 (observed ~1e-12 to 1e-15 in
 float64); SAM, RMSE and MRAE agree with the numpy formulas to 1e-9 (relative for MRAE,
@@ -12,7 +12,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from inr_lib import metrics as M
+from inr_lib.evaluation import metrics as M
 
 CAVE_DIR = Path(__file__).resolve().parents[1].parent / "shared/data/cave"
 TOL_SKIMAGE = 1e-6

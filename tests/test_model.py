@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from inr_lib import ModelConfig, build_model
-from inr_lib.encoding import encoding_grid
+from inr_lib.model.encoding import encoding_grid
 
 
 def test_paper_preset_matches_reference_parameter_count():

@@ -1,14 +1,13 @@
 """Training crops: shapes, reproducibility as a pure function of (seed, epoch, index), RGB source."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 
 from inr_lib.data import scene_rgb
 from inr_lib.data.patches import PatchDataset, crop_params
-from inr_lib.tiling import apply_symmetry
+from inr_lib.model.tiling import apply_symmetry
 
 
 @pytest.fixture

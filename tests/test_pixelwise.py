@@ -5,8 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inr_lib.pixelwise import (apply_mlp_fast, apply_mlp_readable, mlp_param_count,
-                               mlp_param_slices)
+from inr_lib.model.pixelwise import (
+    apply_mlp_fast,
+    apply_mlp_readable,
+    mlp_param_count,
+    mlp_param_slices,
+)
 
 WIDTHS = (11, 16, 16, 31)
 

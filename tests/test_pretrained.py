@@ -4,7 +4,6 @@ breaks the shipped weights fails here)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ def _tiny_zoo(root: Path) -> str:
     """A zoo folder with one tiny model and a complete card; returns the model's name."""
     from safetensors.torch import save_file
 
-    from inr_lib.io import sha256_file
+    from inr_lib.files.atomic import sha256_file
 
     model = build_model("tiny", seed=3)
     (root / "weights").mkdir(parents=True)
@@ -146,7 +145,7 @@ def test_shipped_weights_fit_the_size_limit():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_model_scores_what_its_card_says(name):
     from inr_lib.data import load_cave
-    from inr_lib.evaluate import evaluate
+    from inr_lib.evaluation import evaluate
 
     info = pretrained.card(name)
     model = pretrained.load(name)
@@ -238,7 +237,7 @@ def test_command_line_uses_the_cards_recommended_mode_unless_told(toy_zoo, tmp_p
 
 
 def test_reconstruct_follows_the_cards_protocol(toy_zoo):
-    from inr_lib.evaluate import reconstruct
+    from inr_lib.evaluation import reconstruct
 
     root, name = toy_zoo
     info = json.loads((root / "cards" / f"{name}.json").read_text())

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from inr_lib import build_model  # noqa: E402
-from inr_lib.io import read_image  # noqa: E402
 from inr_lib.data import load_cave_scene  # noqa: E402
+from inr_lib.files.images import read_image  # noqa: E402
+from inr_lib.model.tiling import tiled_apply  # noqa: E402
 from inr_lib.spectral import get_response, list_responses, project  # noqa: E402
-from inr_lib.tiling import tiled_apply  # noqa: E402
 
 FEW = settings(max_examples=15, deadline=None, derandomize=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

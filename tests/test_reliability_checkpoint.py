@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from inr_lib import build_model
-from inr_lib.checkpoint import CheckpointError, load_checkpoint, load_model
+from inr_lib.files.checkpoints import CheckpointError, load_checkpoint, load_model
 
 
 class _Payload:

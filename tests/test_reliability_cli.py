@@ -21,8 +21,7 @@ from PIL import Image
 from inr_lib import build_model
 from inr_lib.cli import main
 from inr_lib.data import DataFormatError
-from inr_lib.io import ImageReadError, read_image
-
+from inr_lib.files.images import ImageReadError, read_image
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,10 +13,17 @@ import numpy as np
 import pytest
 
 from inr_lib import build_model
-from inr_lib.checkpoint import save_checkpoint
 from inr_lib.cli import main
-from inr_lib.data import (DataFormatError, download_cave, list_cave_scenes, load_cave_scene, load_ntire2018, load_nus)
-from inr_lib.data import DataFormatError, download_cave, ensure_synthetic_cave, list_cave_scenes
+from inr_lib.data import (
+    DataFormatError,
+    download_cave,
+    ensure_synthetic_cave,
+    list_cave_scenes,
+    load_cave_scene,
+    load_ntire2018,
+    load_nus,
+)
+from inr_lib.files.checkpoints import save_checkpoint
 
 
 def test_missing_data_folder_names_the_exact_call(tmp_path, run_cli):

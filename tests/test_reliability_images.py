@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from inr_lib import io
-from inr_lib.io import ImageReadError, read_image
+from inr_lib.files import images as io
+from inr_lib.files.images import ImageReadError, read_image
 
 
 def write_tiff16(path, rgb, big_endian=False, rows_per_strip=None):

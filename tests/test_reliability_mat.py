@@ -8,11 +8,10 @@ import warnings
 import numpy as np
 import pytest
 from PIL import Image
+from test_data_mat import write_v73
 
 from inr_lib.data import DataFormatError, load_ntire2018
 from inr_lib.spectral import WAVELENGTHS
-
-from test_data_mat import write_v73
 
 
 def square_scene(n=12, seed=0):

@@ -1,5 +1,5 @@
 """Data-loss cases of issue 15 through the command line: every output path is checked before
-the work starts (inr_lib.outputs.check_outputs), and nothing the user did not name as an
+the work starts (inr_lib.files.outputs.check_outputs), and nothing the user did not name as an
 output is replaced or deleted."""
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from inr_lib import build_model
-from inr_lib.checkpoint import save_checkpoint
 from inr_lib.cli import main
-from inr_lib.io import sha256_file as digest
+from inr_lib.files.atomic import sha256_file as digest
+from inr_lib.files.checkpoints import save_checkpoint
 
 
 def tree(folder: Path) -> dict:
@@ -36,7 +36,7 @@ def nan_output(monkeypatch):
     (as an fp16 overflow would)."""
     import torch
 
-    import inr_lib.checkpoint as ckmod
+    import inr_lib.files.checkpoints as ckmod
 
     real = ckmod.load_model
 

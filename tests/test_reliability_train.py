@@ -17,10 +17,9 @@ import pytest
 import torch
 
 from inr_lib import build_model
-from inr_lib.checkpoint import load_checkpoint, save_checkpoint
 from inr_lib.data import ensure_synthetic_cave
-from inr_lib.train import OutputDirError, TrainConfig, train
-from inr_lib.train import TrainConfig, amp_dtype_for
+from inr_lib.files.checkpoints import load_checkpoint, save_checkpoint
+from inr_lib.train.loop import OutputDirError, TrainConfig, amp_dtype_for, train
 
 
 def _tiny(**kw):
@@ -32,7 +31,7 @@ def test_crash_between_best_and_last_write_resumes_to_the_same_checkpoints(tmp_p
     """best.pt is written before last.pt: a crash between them resumes from the previous
     last.pt and rewrites the same best.pt (the other order could leave a last.pt whose
     `best` record points at weights that were never saved)."""
-    import inr_lib.train as tr
+    import inr_lib.train.loop as tr
 
     cfg = _tiny(epochs=3, val_every=1)
     ref = train(cfg, train_val[0], train_val[1], tmp_path / "ref", device="cpu", progress=False)
@@ -58,7 +57,7 @@ def test_crash_between_best_and_last_write_resumes_to_the_same_checkpoints(tmp_p
 
 def test_disk_full_during_a_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch,
                                                                     train_val):
-    import inr_lib.checkpoint as ck
+    import inr_lib.files.checkpoints as ck
 
     real = torch.save
 

@@ -8,10 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from inr_lib.checkpoint import load_checkpoint
-from inr_lib.io import sha256_file
-from inr_lib.train import (NonFiniteLossError, OutputDirError, TrainConfig, amp_dtype_for,
-                           build_for_config, grad_scaler, list_presets, train, train_step)
+from inr_lib.files.atomic import sha256_file
+from inr_lib.files.checkpoints import load_checkpoint
+from inr_lib.train.loop import (
+    NonFiniteLossError,
+    OutputDirError,
+    TrainConfig,
+    amp_dtype_for,
+    build_for_config,
+    grad_scaler,
+    list_presets,
+    train,
+    train_step,
+)
 
 
 def tiny(**changes) -> TrainConfig:
@@ -32,7 +41,7 @@ def test_paper_preset_is_the_paper_recipe():
 
 
 def test_paper_recipe_is_defined_once_by_the_defaults():
-    from inr_lib.train import CONFIG_DIR
+    from inr_lib.train.loop import CONFIG_DIR
 
     assert TrainConfig.preset("paper") == TrainConfig()
     shipped = sorted((CONFIG_DIR.parent / "pretrained" / "configs").glob("*.yaml"))

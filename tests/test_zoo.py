@@ -1,4 +1,4 @@
-"""The ablation table of the shipped zoo (inr_lib.zoo): seeds paired by name, mean and spread
+"""The ablation table of the shipped zoo (inr_lib.book.zoo): seeds paired by name, mean and spread
 over seeds, difference to the reference, variants without a card kept as "not trained yet", and
 the verdict against the seed noise."""
 from __future__ import annotations
@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from inr_lib import pretrained, zoo
+from inr_lib import pretrained
+from inr_lib.book import zoo
 
 METRICS = {"psnr": 0.0, "ssim": 0.9, "sam": 10.0, "mrae": 0.5}
 

@@ -56,7 +56,7 @@ def export_weights(name: str, run: Path, dtype: str) -> tuple[dict, dict, Path]:
     import torch
     from safetensors.torch import save_file
 
-    from inr_lib.checkpoint import load_checkpoint
+    from inr_lib.files.checkpoints import load_checkpoint
 
     ckpt = load_checkpoint(run / "last.pt")
     cfg = ckpt["train_config"]
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     from safetensors.torch import load_file  # noqa: F401  (fail early if missing)
 
     from inr_lib.data import list_cave_scenes, split_available
-    from inr_lib.io import sha256_file
+    from inr_lib.files.atomic import sha256_file
     from inr_lib.pretrained import card
 
     run = ROOT / "runs" / "zoo" / a.name

@@ -12,7 +12,7 @@ The reference is the teacher's solution, ``teacher/reference_solution.py`` at th
 book's repository, when that file exists (or the file named by the environment variable
 ``INR_ASSIGNMENT_REFERENCE``). Without it (a student's copy of this file), the checker
 rearranges the parameters into ``inr_lib``'s layout and calls
-``inr_lib.pixelwise.apply_mlp_readable``, so ``inr_lib`` must be installed. Either way the
+``inr_lib.model.pixelwise.apply_mlp_readable``, so ``inr_lib`` must be installed. Either way the
 expected values are the same.
 
 Usage::
@@ -67,7 +67,7 @@ _REFERENCE: Callable | None = None
 def reference_source() -> str:
     """Where the expected values come from: the teacher's file or the library fallback."""
     path = _teacher_reference_path()
-    return str(path) if path else "inr_lib.pixelwise.apply_mlp_readable on rearranged parameters"
+    return str(path) if path else "inr_lib.model.pixelwise.apply_mlp_readable on rearranged parameters"
 
 
 def released_to_library(params, widths):
@@ -85,7 +85,7 @@ def released_to_library(params, widths):
 
 
 def _library_reference(params, x, widths, tile, negative_slope=0.1):
-    from inr_lib.pixelwise import apply_mlp_readable
+    from inr_lib.model.pixelwise import apply_mlp_readable
 
     return apply_mlp_readable(released_to_library(params, widths), x, widths, tile, negative_slope)
 

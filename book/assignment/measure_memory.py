@@ -7,7 +7,7 @@ Usage::
 Runs on the CPU and reports the growth of the process's peak resident memory (ru_maxrss,
 Linux and macOS) during the pass, in MiB, with the paper's MLP (widths 11, 64, 64, 64, 64,
 31; P = 15,263) on one ``size x size`` image. Run one measurement per process: the peak of a
-process never goes down. Uses ``inr_lib.pixelwise`` (this script is not a solution).
+process never goes down. Uses ``inr_lib.model.pixelwise`` (this script is not a solution).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _peak_mib() -> float:
 
 def measure(size: int, path: str) -> dict:
     """Forward + backward of ``path`` ("readable" or "fast") on a ``size x size`` image."""
-    from inr_lib.pixelwise import apply_mlp_fast, apply_mlp_readable, mlp_param_count
+    from inr_lib.model.pixelwise import apply_mlp_fast, apply_mlp_readable, mlp_param_count
 
     if size % 4:
         raise SystemExit(f"measure_memory.py: --size must be a multiple of 4, got {size}")

@@ -15,7 +15,9 @@ Modules: :mod:`~inr_lib.data.cave`, :mod:`~inr_lib.data.nus`,
 ``--data``/``--split`` specifications :mod:`~inr_lib.data.spec` (:func:`load_data`);
 training crops are in :mod:`inr_lib.data.patches`.
 """
-from ._io import DataFormatError
+from ..files.readers import DataFormatError
+from . import cave as _cave
+from . import roots as _roots
 from .cave import (
     CAVE_SCENES,
     SceneDir,
@@ -34,9 +36,6 @@ from .roots import DataRoot, default_data_root, resolve_cave_root
 from .scene import Scene, scene_rgb
 from .spec import load_data, parse_split
 from .synthetic import ensure_synthetic_cave, make_synthetic_cave
-
-from . import cave as _cave
-from . import roots as _roots
 
 __all__ = ["Scene", "scene_rgb", "DataFormatError", *_cave.__all__, "CAVE_URL", "DownloadError",
            "UnsafeArchiveError", "download_cave", "load_ntire2018", "load_nus", *_roots.__all__,

@@ -19,31 +19,20 @@ Band files: the database is not uniform. Bands are read exactly at the file's ow
 greyscale, grey + alpha, RGB or RGBA as long as the colour channels are equal (alpha is
 ignored). Anything that cannot be a band is refused with a :class:`DataFormatError`.
 
-Splits (``inr_lib/data/splits/cave.json``, read with :func:`cave_split`):
-
-* ``"default"``: 20 train / 12 test over all 32 scenes, stratified by scene content. The
-  released INR-HSISR code used an unseeded random 18/6 split that cannot be reproduced, so
-  this project fixes its own (rationale in the JSON's ``note``).
-* ``"dev8"``: the 8 development scenes (balloons, beads, chart_and_stuffed_toy, cloth, face,
-  fake_and_real_peppers, flowers, superballs), 6 train / 2 test; it is the restriction of
-  ``"default"`` to those scenes.
-
-With a partial copy, :func:`split_available` partitions whatever scenes are present.
+The fixed train/test splits are in :mod:`inr_lib.data.cave_splits`.
 """
 from __future__ import annotations
 
-import json
 import re
 import warnings
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple, Sequence, Union
+from typing import Iterator, NamedTuple, Sequence, Union
 
 import numpy as np
 
+from ..files.readers import DataFormatError, PathLike, read_paired_rgb, read_png
 from ..spectral import WAVELENGTHS
-from ._io import DataFormatError, PathLike, read_paired_rgb, read_png
+from .cave_splits import CAVE_SCENES, _scene_names, cave_split, list_cave_splits, split_available
 from .scene import Scene
 
 __all__ = [
@@ -349,122 +338,6 @@ def load_cave_scene(scene_dir: PathLike) -> Scene:
     return Scene(name=name, hsi=hsi, rgb=rgb, wavelengths=WAVELENGTHS.astype(np.float64), meta=meta)
 
 
-# --------------------------------------------------------------------------------------------
-# splits
-
-
-@lru_cache(maxsize=1)
-def _splits_file() -> dict:
-    text = resources.files("inr_lib.data").joinpath("splits", "cave.json").read_text()
-    return json.loads(text)
-
-
-#: The 32 official CAVE scene names.
-CAVE_SCENES = tuple(_splits_file()["scenes"])
-
-
-def list_cave_splits() -> list:
-    """Names of the splits shipped in ``inr_lib/data/splits/cave.json``."""
-    return list(_splits_file()["splits"])
-
-
-def cave_split(name: str = "default") -> dict:
-    """A fixed split: ``{"train": [...], "test": [...], "note": str}`` (fresh lists)."""
-    splits = _splits_file()["splits"]
-    if name not in splits:
-        raise KeyError(f"unknown CAVE split {name!r}; available: {list(splits)}")
-    s = splits[name]
-    return {"train": list(s["train"]), "test": list(s["test"]), "note": s.get("note", "")}
-
-
-def _names(scenes) -> list:
-    return [s.name if isinstance(s, (SceneDir, Scene)) else str(s) for s in scenes]
-
-
-def _auto_split(available: set) -> str:
-    """The split ``split=None`` picks: a stored split whose scenes are exactly ``available``,
-    else ``"default"`` when all are CAVE scenes, else ``"fallback"``."""
-    for name in list_cave_splits():
-        s = cave_split(name)
-        if set(s["train"]) | set(s["test"]) == available:
-            return name
-    if available and available <= set(CAVE_SCENES):
-        return "default"
-    return "fallback"
-
-
-def _split_parts(split: Union[str, dict], available: set) -> tuple[dict, str]:
-    """``({"train": [...], "test": [...]}, label)`` for a split name, ``"fallback"`` (sorted
-    ``available``, every 4th to test) or a dict."""
-    if split == "fallback":
-        ordered = sorted(available)
-        test = ordered[3::4] or ordered[-1:]
-        return {"train": [n for n in ordered if n not in test], "test": test}, \
-            "fallback (sorted, every 4th to test)"
-    if isinstance(split, dict):
-        return split, "custom"
-    return cave_split(split), split
-
-
-def _check_required(result: dict, require: Sequence[str], available: set) -> None:
-    """Raise ValueError when a part named in ``require`` of ``result`` is empty."""
-    if not any(not result[p] for p in require):
-        return
-    want = "both non-empty" if set(require) == {"train", "test"} else \
-        " and ".join(require) + " non-empty"
-    raise ValueError(
-        f"split {result['split']!r} over the available scenes {sorted(available)} leaves "
-        f"{len(result['train'])} train and {len(result['test'])} test scenes; expected {want}. "
-        f"Use another split ({list_cave_splits()}), split=None for automatic, or a dict"
-    )
-
-
-def split_available(scenes: Iterable, split: Union[str, dict, None] = None,
-                    require: Sequence[str] = ("train", "test")) -> dict:
-    """Partition the scenes you have into train and test.
-
-    Args:
-        scenes: names, :class:`SceneDir` or :class:`Scene` objects (e.g. the result of
-            :func:`list_cave_scenes`).
-        split: a split name, a ``{"train": [...], "test": [...]}`` dict, or ``None`` (auto):
-
-            * a stored split whose scenes are exactly the available ones (``"default"`` for
-              all 32, ``"dev8"`` for the 8 development scenes);
-            * else, when all available scenes are CAVE scenes, ``"default"`` restricted to
-              them;
-            * else (e.g. synthetic scenes), a deterministic fallback: sorted names, every
-              4th one (indices 3, 7, 11, ...) to test, the rest to train (with fewer than
-              4 scenes, the last one to test).
-        require: the parts that must not be empty (``("test",)`` to score a checkpoint on a
-            folder that holds only test scenes; ``()`` for none).
-
-    Returns:
-        ``{"train": [...], "test": [...], "split": name used, "missing": split scenes that
-        are not available, "unassigned": available scenes the split does not mention}``.
-        Lists keep the split's order.
-
-    Raises:
-        ValueError: a part in ``require`` would be empty.
-    """
-    avail = _names(scenes)
-    aset = set(avail)
-    parts, label = _split_parts(_auto_split(aset) if split is None else split, aset)
-    mentioned = set(parts["train"]) | set(parts["test"])
-    result = {
-        "train": [n for n in parts["train"] if n in aset],
-        "test": [n for n in parts["test"] if n in aset],
-        "split": label,
-        "missing": [n for n in list(parts["train"]) + list(parts["test"]) if n not in aset],
-        "unassigned": [n for n in avail if n not in mentioned],
-    }
-    _check_required(result, require, aset)
-    return result
-
-
-# --------------------------------------------------------------------------------------------
-# loading many scenes
-
-
 def _requested(scenes, split: str) -> list:
     if scenes is None or scenes == "all":
         return None
@@ -472,7 +345,7 @@ def _requested(scenes, split: str) -> list:
         if scenes in ("train", "test"):
             return cave_split(split)[scenes]
         return [scenes]
-    return _names(scenes)
+    return _scene_names(scenes)
 
 
 def _select(root, scenes, split: str, strict: bool) -> list:

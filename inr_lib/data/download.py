@@ -31,8 +31,8 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .._hashing import sha256_file
-from ._io import DataFormatError
+from ..files.atomic import sha256_file
+from ..files.readers import DataFormatError
 
 __all__ = ["CAVE_URL", "DownloadError", "UnsafeArchiveError", "download_cave", "download_file",
            "safe_extract_zip"]

@@ -21,8 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files.readers import (
+    DataFormatError,
+    MatData,
+    PathLike,
+    check_rgb_size,
+    read_mat,
+    read_rgb_image,
+)
 from ..spectral import WAVELENGTHS
-from ._io import DataFormatError, MatData, PathLike, check_rgb_size, read_mat, read_rgb_image
 from .scene import Scene
 
 __all__ = ["NTIRE2018_WHITE_LEVEL", "load_ntire2018", "find_ntire2018_rgb"]

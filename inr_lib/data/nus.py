@@ -35,8 +35,14 @@ from typing import Sequence, Union
 
 import numpy as np
 
+from ..files.readers import (
+    DataFormatError,
+    MatData,
+    PathLike,
+    read_mat,
+    read_paired_rgb,
+)
 from ..spectral import WAVELENGTHS
-from ._io import DataFormatError, MatData, PathLike, read_mat, read_paired_rgb
 from .scene import Scene
 
 __all__ = ["NUS_CUBE_KEYS", "NUS_WAVELENGTH_KEYS", "load_nus", "resample_bands"]

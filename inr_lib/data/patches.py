@@ -14,12 +14,12 @@ space is split between processes, so resuming a run and running it on several GP
 Item ``index`` of an epoch always comes from scene ``index // crops_per_scene`` (every
 training scene contributes ``crops_per_scene`` crops per epoch, as in the paper: 56
 crops x 18 scenes = 1008); the order in which indices are visited is the sampler's job
-(``torch.utils.data.DistributedSampler`` with the run's seed, see :mod:`inr_lib.train`).
+(``torch.utils.data.DistributedSampler`` with the run's seed, see :mod:`inr_lib.train.loop`).
 
 The RGB input is either the scene's own RGB image (``rgb_source="dataset"``, e.g. CAVE's
 ``*_RGB.bmp``) or synthesised from the spectra with a named camera/observer response
 (``rgb_source="cie1964"``, ... via :func:`inr_lib.spectral.project`); see
-:func:`inr_lib.data.scene_rgb`. The symmetries are :func:`inr_lib.tiling.apply_symmetry`,
+:func:`inr_lib.data.scene_rgb`. The symmetries are :func:`inr_lib.model.tiling.apply_symmetry`,
 the same that the inference self-ensemble undoes.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..tiling import apply_symmetry
+from ..model.tiling import apply_symmetry
 from .scene import scene_rgb
 
 __all__ = ["CropParams", "crop_params", "PatchDataset"]

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
-from ._io import DataFormatError
+from ..files.readers import DataFormatError
 from .cave import list_cave_scenes
 from .synthetic import SYNTHETIC_MANIFEST, ensure_synthetic_cave, is_synthetic_complete
 

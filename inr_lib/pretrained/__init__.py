@@ -130,7 +130,7 @@ def load(name: str, map_location: str | torch.device | None = None) -> nn.Module
     """A shipped model in eval mode, float32, on ``map_location`` (default: CPU).
 
     The model gets ``checkpoint_info`` (``path`` = ``pretrained:<name>``, the weights'
-    ``sha256``, ``epoch``, ``arch``, ``train_config``) that :func:`inr_lib.evaluate.evaluate`
+    ``sha256``, ``epoch``, ``arch``, ``train_config``) that :func:`inr_lib.evaluation.evaluate`
     records and the command line reads (the training crop size sets the tiled window).
 
     Raises:
@@ -139,8 +139,8 @@ def load(name: str, map_location: str | torch.device | None = None) -> nn.Module
     """
     from safetensors.torch import load_file
 
-    from ..archs import build
-    from ..io import sha256_file
+    from ..files.atomic import sha256_file
+    from ..model.registry import build
 
     info = _read(name)
     path = _root() / "weights" / info["weights"]["file"]
@@ -193,10 +193,12 @@ def reconstruct(name: str, rgb: torch.Tensor, mode: str | None = None,
 
     Returns:
         ``(B, 31, H, W)`` float32 in [0, 1], on ``rgb``'s device: what
-        :func:`inr_lib.evaluate.reconstruct` gives with the card's protocol, so the per-scene
+        :func:`inr_lib.evaluation.reconstruct` gives with the card's protocol, so the per-scene
         scores of :func:`scene_scores` can be checked against it.
     """
-    from ..tiling import predict_image       # what evaluate.reconstruct runs, before its clamp
+    from ..model.tiling import (
+        predict_image,  # what evaluate.reconstruct runs, before its clamp
+    )
 
     inf = inference(name, mode)
     model = load(name, map_location=device) if model is None else model

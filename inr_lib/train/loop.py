@@ -11,13 +11,13 @@ What one call of :func:`train` does:
 
 * checks the output folder (writable, enough free space for the checkpoints);
 * builds the model (``arch="inr"``: :func:`inr_lib.build_model`; ``arch="cnn"``: the
-  :class:`~inr_lib.baselines.SmallResCNN` baseline, trained by the same loop);
+  :class:`~inr_lib.model.baselines.SmallResCNN` baseline, trained by the same loop);
 * per epoch: crops from :class:`~inr_lib.data.patches.PatchDataset` (a pure function of
   seed, epoch and index) in the order of a seeded ``DistributedSampler``; a tqdm bar with
   loss and samples/s; one JSON line in ``log.jsonl``; validation every ``val_every`` epochs
   on the **full** held-out images (tiled at the crop size), or on random crops, or both;
   ``last.pt`` and, when the validation PSNR improves, ``best.pt`` (atomic writes, see
-  :mod:`inr_lib.checkpoint`);
+  :mod:`inr_lib.files.checkpoints`);
 * ``resume=True`` continues from ``last.pt`` exactly (same final weights on the CPU as an
   uninterrupted run);
 * a non-finite loss raises :class:`NonFiniteLossError` before anything is written, so the
@@ -60,12 +60,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from . import archs
-from . import checkpoint as ckpt_lib
-from .data.patches import PatchDataset
-from .io import atomic_write, remove_stale_temp_files
-from .outputs import free_space_problem
-from .spectral_basis import target_bands, target_wavelengths
+from ..data.patches import PatchDataset
+from ..files import checkpoints as ckpt_lib
+from ..files.atomic import atomic_write, remove_stale_temp_files
+from ..files.outputs import free_space_problem
+from ..model import registry as archs
+from ..model.basis import target_bands, target_wavelengths
 
 __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "OutputDirError", "train",
            "train_step", "list_presets", "build_for_config", "amp_dtype_for", "grad_scaler",
@@ -134,7 +134,7 @@ class TrainConfig:
         model: options passed on to the model: for ``"inr"`` any
             :class:`~inr_lib.model.ModelConfig` field (``encoding``, ``norm``,
             ``linear_prior``, ``tile``, ``hyper``, ...); for ``"cnn"`` the
-            :class:`~inr_lib.baselines.SmallResCNNConfig` fields (``channels``, ``num_blocks``).
+            :class:`~inr_lib.model.baselines.SmallResCNNConfig` fields (``channels``, ``num_blocks``).
         epochs: epochs to train (1000).
         batch_size: crops per optimiser step, over all processes (56).
         crop_size: side of the square training crops (64).
@@ -364,7 +364,7 @@ class TrainResult:
 
 # ====================================================================== building blocks
 def build_for_config(cfg: TrainConfig) -> nn.Module:
-    """The untrained model a config describes (seeded with ``cfg.seed``), via :mod:`inr_lib.archs`."""
+    """The untrained model a config describes (seeded with ``cfg.seed``), via :mod:`inr_lib.model.registry`."""
     preset = cfg.model_preset if cfg.arch == "inr" else None
     return archs.build(cfg.arch, preset, seed=cfg.seed, **cfg.model)
 
@@ -765,7 +765,7 @@ def _val_crops(cfg: TrainConfig, val_scenes: list):
 # ====================================================================== validation
 def _validate(model: nn.Module, cfg: TrainConfig, val_scenes, val_crops, device) -> dict:
     """Validation metrics (means over scenes / crops) as ``{"val_psnr": ...}``."""
-    from .evaluate import evaluate
+    from ..evaluation import evaluate
 
     out = {}
     if cfg.val_mode in ("full", "both"):
@@ -782,7 +782,7 @@ def _validate(model: nn.Module, cfg: TrainConfig, val_scenes, val_crops, device)
 @torch.no_grad()
 def _score_crops(model: nn.Module, val_crops, device) -> dict:
     """Mean metrics of the model (eval mode, restored afterwards) on fixed validation crops."""
-    from . import metrics
+    from ..evaluation import metrics
 
     rgb, hsi = val_crops
     was = model.training
@@ -834,7 +834,7 @@ def train(cfg: TrainConfig, train_scenes: Sequence, val_scenes: Sequence, out_di
         OutputDirError: the output folder is not writable or too full (checked before
             training), or a checkpoint write failed (the previous checkpoint is intact).
     """
-    from .runtime import pick_device
+    from ..runtime import pick_device
 
     out_dir = Path(out_dir)
     device = pick_device(str(device) if device is not None else None)

@@ -20,12 +20,9 @@ by the functions that need them).
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,7 +210,7 @@ def _colab_home(drive: bool) -> Path:
 
 
 def _pick_profile(requested: str | None, has_real: bool, colab: bool, cuda: bool) -> str:
-    from .runtime import get_profile
+    from ..runtime import get_profile
 
     if requested in (None, "", "auto"):
         requested = None
@@ -224,7 +221,7 @@ def _pick_profile(requested: str | None, has_real: bool, colab: bool, cuda: bool
 
 def _find_data(download: bool):
     """Real CAVE if present (downloaded once when ``download``), else the synthetic dataset."""
-    from . import data
+    from .. import data
 
     root = data.resolve_cave_root()
     if root.kind != "cave" and download:
@@ -266,13 +263,13 @@ def setup(chapter: str, profile: str | None = "auto", *, gpu: bool = False, driv
     """
     import torch
 
-    from .runtime import describe_device
+    from ..runtime import describe_device
 
     colab = in_colab()
     repo = repository_root()
     _ROOTS["repo"] = repo
     home = _colab_home(drive) if colab else None
-    from .data import default_data_root
+    from ..data import default_data_root
 
     _ROOTS["data"] = default_data_root()
     device = describe_device(verbose=verbose)
@@ -294,7 +291,7 @@ def setup(chapter: str, profile: str | None = "auto", *, gpu: bool = False, driv
 
 def _has_cave() -> bool:
     """True when real CAVE scenes are where :func:`inr_lib.data.resolve_cave_root` looks first."""
-    from .data import resolve_cave_root
+    from ..data import resolve_cave_root
 
     try:
         return resolve_cave_root("cave").kind == "cave"
@@ -305,7 +302,7 @@ def _has_cave() -> bool:
 def _summary(bk: Book, note: str | None) -> None:
     import torch
 
-    from . import __version__
+    from .. import __version__
 
     print(f"data: {bk.source} in {shown(bk.data.path)}")
     print(f"runs: {shown(bk.runs)}" + (" (Google Drive)" if "drive" in _ROOTS and bk.colab else ""))
@@ -337,165 +334,6 @@ def table(header: list, rows: list, caption: str = "") -> str:
     return html
 
 
-def sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file (e.g. a checkpoint, to know whether a result file is stale)."""
-    from .checkpoint import sha256_file
-
-    return sha256_file(path)
-
-
-# ----------------------------------------------------------------------------- commands
-
-
-def run_cli(*args: object, json_out: Path | None = None, cwd: Path | None = None, env: dict | None = None,
-            stamp_after: Path | None = None) -> Any:
-    """Run ``python -m inr_lib ARGS`` and print the command and its output (paths shortened).
-
-    With ``json_out`` (passed as ``--json``), the parsed result is returned; it is reused
-    without running when the same command wrote it (a ``.cmd`` file next to it holds the
-    command) after ``stamp_after`` (e.g. the checkpoint) was last changed. Raises
-    ``RuntimeError`` with the command's last output lines when it fails.
-    """
-    args = [str(a) for a in args]
-    if json_out is not None:
-        args += ["--json", str(json_out), "--no-progress"]
-    line = "python -m inr_lib " + shorten(" ".join(args))
-    print("$", line)
-    if json_out is not None and _fresh(Path(json_out), line, stamp_after):
-        res = json.loads(Path(json_out).read_text())
-        print(f"  reusing {shown(json_out)} (written by this command)")
-        return res
-    out = subprocess.run([sys.executable, "-m", "inr_lib", *args], cwd=cwd, env=env,
-                         capture_output=True, text=True)
-    text = shorten((out.stderr + out.stdout).strip())
-    if out.returncode != 0:
-        raise RuntimeError(f"{line} failed (exit {out.returncode}):\n{text[-3000:]}")
-    print("\n".join("  " + t for t in text.splitlines()))
-    if json_out is None:
-        return text
-    Path(json_out).with_suffix(".cmd").write_text(line)
-    return json.loads(Path(json_out).read_text())
-
-
-def _fresh(out: Path, line: str, after: Path | None) -> bool:
-    stamp = out.with_suffix(".cmd")
-    if not (out.is_file() and stamp.is_file() and stamp.read_text() == line):
-        return False
-    return after is None or out.stat().st_mtime > Path(after).stat().st_mtime
-
-
-def evaluate_checkpoint(ckpt: Path, out: Path, evaluate_args: list, *, cwd: Path | None = None,
-                        env: dict | None = None) -> bool:
-    """``python -m inr_lib evaluate --checkpoint CKPT ARGS --json OUT``, unless ``out`` already
-    holds the results of this very checkpoint (same SHA-256). Returns True when it ran."""
-    out = Path(out)
-    if out.is_file():
-        done = json.loads(out.read_text()).get("protocol", {}).get("checkpoint_sha256")
-        if done == sha256(ckpt):
-            return False
-    cmd = [sys.executable, "-m", "inr_lib", "evaluate", "--checkpoint", str(ckpt),
-           *map(str, evaluate_args), "--json", str(out), "--no-progress"]
-    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise RuntimeError(f"evaluate failed for {shown(ckpt)} -> {shown(out)}:\n"
-                           f"{shorten(res.stderr)[-2000:]}")
-    print("  evaluate:", shorten(res.stdout.strip()))
-    return True
-
-
-class Evaluations:
-    """Background evaluations of checkpoints (:func:`evaluate_checkpoint`), ``parallel`` at a time.
-
-    ``submit(ckpt, out, *extra_args)`` starts one (or reuses its result file); ``wait()``
-    waits for all and returns ``(ran, reused)``; a failed evaluation raises there.
-    """
-
-    def __init__(self, evaluate_args: list, parallel: int = 1, cwd: Path | None = None,
-                 env: dict | None = None):
-        self.args, self.cwd, self.env = list(evaluate_args), cwd, env
-        self.pool = ThreadPoolExecutor(max_workers=parallel)
-        self.jobs: list[Future] = []
-
-    def submit(self, ckpt: Path, out: Path, *extra: str) -> None:
-        self.jobs.append(self.pool.submit(evaluate_checkpoint, ckpt, out, [*self.args, *extra],
-                                          cwd=self.cwd, env=self.env))
-
-    def wait(self) -> tuple[int, int]:
-        ran = [job.result() for job in self.jobs]
-        self.jobs = []
-        return sum(ran), len(ran) - sum(ran)
-
-
-def installed_from() -> tuple[str, str] | None:
-    """``(repository url, commit)`` that pip recorded when inr_lib was installed from a git
-    repository (``pip install "inr_lib @ git+URL@BRANCH"``, as the chapters' Colab cell does), or
-    None for any other install (a checkout, a wheel)."""
-    import importlib.metadata
-
-    try:
-        text = importlib.metadata.distribution("inr_lib").read_text("direct_url.json")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    info = json.loads(text) if text else {}
-    vcs = info.get("vcs_info") or {}
-    if not vcs or not info.get("url"):
-        return None
-    return info["url"], vcs.get("commit_id") or vcs.get("requested_revision") or "main"
-
-
-def repository_files(dest: str | os.PathLike, folder: str, names: list[str]) -> Path:
-    """Make the files ``names`` of the repository's ``folder`` (e.g. ``"book/assignment"``)
-    available in ``dest``: kept when already there (a chapter run inside the checkout), else
-    downloaded from the GitHub repository and commit inr_lib was installed from (Colab).
-    Returns ``dest``.
-
-    Raises:
-        FileNotFoundError: files are missing and inr_lib was not installed from a git
-            repository (the message says what to do).
-    """
-    dest = Path(dest)
-    missing = [n for n in names if not (dest / n).is_file()]
-    if not missing:
-        return dest
-    source = installed_from()
-    if source is None or "github.com" not in source[0]:
-        raise FileNotFoundError(
-            f"{missing} are not in {shown(dest)} and inr_lib was not installed from a GitHub "
-            f"repository; run this notebook from the book's {folder.split('/')[0]}/ folder of a "
-            f"checkout, or install inr_lib with the chapter's first cell")
-    import urllib.request
-
-    url, commit = source
-    raw = url.removesuffix(".git").replace("https://github.com/", "https://raw.githubusercontent.com/")
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in missing:
-        urllib.request.urlretrieve(f"{raw}/{commit}/{folder}/{name}", dest / name)
-    return dest
-
-
-def scene_folder(dest: Path, source: Path, names: list[str]) -> Path:
-    """A CAVE-layout folder ``dest`` holding only the scenes ``names`` of ``source``, linked
-    (copied where links are not allowed). Returns ``dest``."""
-    import shutil
-
-    from .data import list_cave_scenes
-
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    folders = {d.name: d.path for d in list_cave_scenes(source)}
-    missing = [n for n in names if n not in folders]
-    if missing:
-        raise FileNotFoundError(f"scenes {missing} are not in {shown(source)}")
-    for name in names:
-        link = dest / name
-        if not link.exists():
-            try:
-                link.symlink_to(folders[name].resolve(), target_is_directory=True)
-            except OSError:
-                shutil.copytree(folders[name], link)
-    return dest
-
-
 # ----------------------------------------------------------------------------- glue (chapters 0, 5, 8)
 # Added for the chapters that show the shipped models; kept separate from the helpers above.
 
@@ -522,3 +360,12 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
         return value
     myst_glue(name, value, display=display)
     return value
+
+
+# the run helpers print paths with shorten() above, hence imported last
+from .runs import (Evaluations, evaluate_checkpoint, installed_from,  # noqa: E402
+                   repository_files, run_cli, scene_folder, sha256)
+
+__all__ = ["setup", "Book", "in_colab", "repository_root", "shown", "alias", "shorten",
+           "short_paths", "table", "glue", "Evaluations", "evaluate_checkpoint", "installed_from",
+           "repository_files", "run_cli", "scene_folder", "sha256"]

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Callable, Mapping
 
-from .io import PNG_MARKER
+from .images import PNG_MARKER
 
 __all__ = ["OutputError", "check_outputs", "same_file", "written_by_inr_lib", "free_space_problem",
            "PNG_MARKER"]

@@ -2,9 +2,9 @@
 
 One place maps an architecture name to its model class, its configuration class and a
 builder, so that training (:func:`inr_lib.train.train`) and checkpoints
-(:func:`inr_lib.checkpoint.load_model`) build models the same way::
+(:func:`inr_lib.files.checkpoints.load_model`) build models the same way::
 
-    from inr_lib import archs
+    from inr_lib.model import registry as archs
     model = archs.build("inr", "small", seed=0, encoding="tile")   # an INRHSISR
     cnn = archs.build("cnn", {"channels": 32}, seed=1)              # a SmallResCNN
     archs.arch_of(model)                                            # "inr"
@@ -21,8 +21,8 @@ from typing import Any, Callable, Mapping
 
 from torch import nn
 
+from . import INRHSISR, ModelConfig, build_model
 from .baselines import SmallResCNN, SmallResCNNConfig
-from .model import INRHSISR, ModelConfig, build_model
 
 __all__ = ["Arch", "ARCHS", "register", "build", "arch_of", "unwrap"]
 

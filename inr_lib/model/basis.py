@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .spectral import WAVELENGTHS
+from ..spectral import WAVELENGTHS
 
 if TYPE_CHECKING:
     import torch

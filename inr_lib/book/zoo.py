@@ -5,7 +5,7 @@ Every ablation of the model zoo (:mod:`inr_lib.pretrained`) has a committed trai
 ``k``. A variant is *shipped* once its card ``cards/abl-<variant>[-s<k>].json`` exists; until then
 it stays in the table, marked as not trained yet::
 
-    from inr_lib import zoo
+    from inr_lib.book import zoo
     variants = zoo.ablation_table()              # one Variant per variant, the reference first
     ref = variants[0]                            # "reference": the paper design
     v = zoo.find(variants, "norm-none")
@@ -23,13 +23,12 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import pretrained
-from .model import PRESETS, ModelConfig
+from .. import pretrained
+from ..model import PRESETS, ModelConfig
 
 __all__ = ["Variant", "ablation_table", "find", "seed_noise", "verdict", "reading", "reading_text",
            "protocol", "format_change", "format_rows", "PREFIX", "REFERENCE", "MODES", "KEYS",

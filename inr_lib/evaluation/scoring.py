@@ -3,14 +3,14 @@
 :func:`evaluate` reconstructs every scene from its RGB (whole image at once, or tiled at
 the training crop size with blended overlaps, optionally with the 8-fold flip/transpose
 self-ensemble), clamps the prediction to [0, 1], optionally crops a border, and scores it
-with :mod:`inr_lib.metrics` (PSNR, SSIM, SAM, RMSE, MRAE). It returns per-scene values,
+with :mod:`inr_lib.evaluation.metrics` (PSNR, SSIM, SAM, RMSE, MRAE). It returns per-scene values,
 their means, per-band PSNR/RMSE curves, and a ``protocol`` dict saying exactly how the
 numbers were obtained (so tables from different runs can be compared honestly).
 :func:`write_results` saves the dict as JSON (atomically).
 
 It works for any model mapping ``(B, 3, H, W)`` to ``(B, 31, H, W)`` in [0, 1]: the INR
 model (its own :meth:`~inr_lib.model.INRHSISR.predict` does the tiling) and the baselines
-(:func:`inr_lib.tiling.tiled_apply` with the same window layout).
+(:func:`inr_lib.model.tiling.tiled_apply` with the same window layout).
 """
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._version import __version__
+from ..data.scene import scene_rgb
+from ..files.atomic import atomic_write, sha256_file
+from ..model.tiling import predict_image
 from . import metrics as M
-from ._version import __version__
-from .data.scene import scene_rgb
-from .io import atomic_write, sha256_file
-from .tiling import predict_image
 
 __all__ = ["evaluate", "write_results", "reconstruct"]
 
@@ -41,7 +41,7 @@ def reconstruct(model: nn.Module, rgb: torch.Tensor, mode: str = "tiled", tile: 
                 overlap: int = 16, self_ensemble: bool = False, batch_size: int = 16,
                 device: torch.device | str | None = None) -> torch.Tensor:
     """Full-image prediction ``(B, 3, H, W)`` -> ``(B, 31, H, W)`` clamped to [0, 1]:
-    :func:`inr_lib.tiling.predict_image` (same arguments) followed by the clamp."""
+    :func:`inr_lib.model.tiling.predict_image` (same arguments) followed by the clamp."""
     return predict_image(model, rgb, mode=mode, tile=tile, overlap=overlap, batch_size=batch_size,
                          device=device, self_ensemble=self_ensemble).clamp(0.0, 1.0)
 
@@ -75,13 +75,13 @@ def evaluate(model: nn.Module, scenes: Sequence, mode: str = "tiled", tile: int 
         batch_size: windows per forward pass.
         dataset, split: recorded in the protocol (e.g. ``"cave"``, ``"test"``).
         checkpoint: checkpoint file to record (path and sha256); default: the model's
-            ``checkpoint_info`` set by :func:`inr_lib.checkpoint.load_model`, if any.
+            ``checkpoint_info`` set by :func:`inr_lib.files.checkpoints.load_model`, if any.
         profile: recorded in the protocol (default: ``INR_PROFILE`` or None).
 
     Returns:
         ``{"protocol": {...}, "mean": {metric: value}, "per_scene": [{"scene", metric...,
         "psnr_per_band", "rmse_per_band"}], "per_band": {"wavelengths", "psnr", "rmse"}
-        (means over scenes), "seconds": float}``. Metrics follow :mod:`inr_lib.metrics`
+        (means over scenes), "seconds": float}``. Metrics follow :mod:`inr_lib.evaluation.metrics`
         (PSNR in dB with peak 1, SAM in degrees); a value that is undefined for a scene
         (e.g. PSNR of a perfect prediction = inf) is left out of the mean.
     """

@@ -6,7 +6,7 @@ loads with ``torch.load(..., weights_only=True)`` (no arbitrary code runs on loa
 * ``format`` = ``"inr_lib.checkpoint"``, ``format_version`` (this module writes 1),
   ``inr_lib_version`` (the version that wrote it);
 * ``arch``: ``"inr"`` (:class:`~inr_lib.model.INRHSISR`) or ``"cnn"``
-  (:class:`~inr_lib.baselines.SmallResCNN`), ``model_config``: the model's
+  (:class:`~inr_lib.model.baselines.SmallResCNN`), ``model_config``: the model's
   ``config.to_dict()``, ``model``: its ``state_dict()``;
 * ``optimizer``, ``scheduler``, ``scaler``: their ``state_dict()`` (or None);
 * ``epoch``: epochs completed; ``rng``: the torch (CPU, CUDA), numpy and python RNG states
@@ -14,9 +14,9 @@ loads with ``torch.load(..., weights_only=True)`` (no arbitrary code runs on loa
 * ``train_config``: the :class:`~inr_lib.train.TrainConfig` as a dict (or None),
   ``history``: the per-epoch log records, ``best``: the best validation record.
 
-Writes are atomic (:func:`inr_lib.io.atomic_write`): a crash at any point leaves either
+Writes are atomic (:func:`inr_lib.files.atomic.atomic_write`): a crash at any point leaves either
 the old or the new file, never a partial one. This module only reads and writes; which
-class an ``arch`` name stands for, and how it is built, is :mod:`inr_lib.archs`.
+class an ``arch`` name stands for, and how it is built, is :mod:`inr_lib.model.registry`.
 """
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import archs
-from ._version import __version__
-from .io import atomic_write, sha256_file  # noqa: F401 (sha256_file: kept importable from here)
+from .._version import __version__
+from ..model import registry as archs
+from .atomic import atomic_write, sha256_file  # noqa: F401 (sha256_file: kept importable from here)
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ARCHS", "CheckpointError", "atomic_save",
            "save_checkpoint", "load_checkpoint", "model_from_checkpoint", "load_model",
@@ -268,7 +268,7 @@ def load_model(path: str | os.PathLike, map_location: torch.device | str | None 
     """Load a trained model from a checkpoint, in eval mode, on ``map_location``.
 
     The model gets an attribute ``checkpoint_info = {"path", "sha256", "epoch", "arch",
-    "train_config"}`` (the file is read once): :func:`inr_lib.evaluate.evaluate` records it in
+    "train_config"}`` (the file is read once): :func:`inr_lib.evaluation.evaluate` records it in
     its protocol, and the command line takes the training crop size from ``train_config``.
 
     Example:

@@ -9,7 +9,7 @@ the held-out bands by interpolating the *same* model's predictions at the bands 
 :func:`band_errors` scores one model on full images: per-band RMSE of its own output and of
 each interpolation fill. :func:`summarise` and :func:`compare` turn those curves (one per seed)
 into a table's numbers and a verdict held against the seed spread. Per-band RMSE is computed
-exactly as :func:`inr_lib.evaluate.evaluate` does (clamped prediction, mean over scenes of
+exactly as :func:`inr_lib.evaluation.evaluate` does (clamped prediction, mean over scenes of
 each scene's per-band RMSE), so a model's own row equals its card's ``per_band["rmse"]``.
 """
 from __future__ import annotations
@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import metrics as M
-from .data.scene import scene_rgb
-from .evaluate import reconstruct
-from .spectral import WAVELENGTHS
-from .spectral_basis import band_indices, interpolate_bands
+from ..data.scene import scene_rgb
+from ..evaluation import metrics as M
+from ..evaluation import reconstruct
+from ..model.basis import band_indices, interpolate_bands
+from ..spectral import WAVELENGTHS
 
 __all__ = ["EVEN", "ODD", "FILLS", "band_errors", "Summary", "summarise", "compare", "psnr",
            "headline", "table_rows", "TABLE_HEADER"]
@@ -57,8 +57,8 @@ def band_errors(model: nn.Module, scenes: Sequence, kept: Sequence[float] = EVEN
         kept: band centres (nm) whose predictions the fills interpolate (the trained ones).
         held: band centres (nm) the fills replace; inside ``[min(kept), max(kept)]``.
         fills: interpolation kinds, ``"linear"`` and/or ``"cubic"``
-            (:func:`inr_lib.spectral_basis.interpolate_bands`).
-        mode, tile, overlap, device: inference as :func:`inr_lib.evaluate.reconstruct`.
+            (:func:`inr_lib.model.basis.interpolate_bands`).
+        mode, tile, overlap, device: inference as :func:`inr_lib.evaluation.reconstruct`.
         per_scene: return each scene's curve instead of their mean.
 
     Returns:

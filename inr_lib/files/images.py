@@ -1,103 +1,30 @@
-"""Files: atomic writes, hashes, reading RGB images and writing spectral cubes.
-
-Every file the library writes goes through :func:`atomic_write`: the bytes go to a temporary
-file in the same folder (``.<name>.<random>.tmp``), which is flushed, fsync-ed and renamed
-over the target with ``os.replace``; a crash at any point leaves either the old or the new
-file, never a partial one (plus, after a hard kill, a stray temporary file that
-:func:`remove_stale_temp_files` deletes).
+"""Images in and cubes out: reading the user's RGB images and writing spectral cubes
+(every file is written through :func:`inr_lib.files.atomic.atomic_write`).
 
 * :func:`read_image`: an 8/16-bit PNG, JPEG, BMP, TIFF, ... as ``(3, H, W)`` float32 in [0, 1];
 * :func:`write_cube`: a ``(31, H, W)`` cube as ``.npy`` or ``.h5`` (dataset ``hsi``);
-* :func:`write_preview`: the input RGB beside an sRGB rendering of the cube (PNG);
-* :func:`sha256_file`: the hex SHA-256 of a file.
+* :func:`write_preview`: the input RGB beside an sRGB rendering of the cube (PNG).
 """
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
-from ._hashing import sha256_file  # noqa: F401 (re-exported: one definition, shared with data)
-from ._version import __version__
+from .._version import __version__
+from .atomic import atomic_write
 
-__all__ = ["atomic_write", "remove_stale_temp_files", "sha256_file", "ImageReadError",
-           "read_image", "write_cube", "write_preview", "CUBE_SUFFIXES", "PNG_MARKER"]
+__all__ = ["ImageReadError", "read_image", "write_cube", "write_preview", "CUBE_SUFFIXES", "PNG_MARKER"]
 
 CUBE_SUFFIXES = (".h5", ".hdf5", ".npy")
 #: value of the ``Software`` text chunk of the preview PNGs the library writes (so that a
-#: re-run may replace them, :mod:`inr_lib.outputs`)
+#: re-run may replace them, :mod:`inr_lib.files.outputs`)
 PNG_MARKER = "inr_lib preview"
 
 
 class ImageReadError(ValueError):
     """An input image that cannot be used (the message names the file and what to do)."""
-
-
-# ------------------------------------------------------------------ atomic writes
-def atomic_write(path: str | os.PathLike, write: Callable) -> Path:
-    """Write a file atomically: ``write(f)`` fills a temporary binary file next to ``path``,
-    which is then flushed, fsync-ed and renamed onto ``path``. On any error the temporary
-    file is removed and an existing ``path`` is left untouched."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        _chmod_like_new_file(fd)
-        with os.fdopen(fd, "w+b") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        _replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
-    return path
-
-
-def _replace(tmp: str, path: Path) -> None:
-    """The commit step of :func:`atomic_write` (tests wrap it to stop a process just before)."""
-    os.replace(tmp, path)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (not possible on every platform)."""
-    try:
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
-def _chmod_like_new_file(fd: int) -> None:
-    """mkstemp creates files readable by the owner only; give the usual ``0o666 & ~umask``."""
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.fchmod(fd, 0o666 & ~umask)
-    except (AttributeError, OSError):  # not on every platform
-        pass
-
-
-def remove_stale_temp_files(folder: str | os.PathLike, names: Iterable[str]) -> list:
-    """Delete the temporary files that an interrupted :func:`atomic_write` of one of
-    ``names`` (e.g. ``"last.pt"``) left in ``folder`` (``.<name>.<random>.tmp``); returns them.
-
-    Only call it when no other process is writing these files in ``folder``."""
-    folder, removed = Path(folder), []
-    for name in names:
-        for p in folder.glob(f".{name}.*.tmp"):
-            try:
-                p.unlink()
-                removed.append(p)
-            except OSError:
-                pass
-    return removed
 
 
 # ------------------------------------------------------------------ images
@@ -138,7 +65,7 @@ def _read_pixels(path: Path, notes: list) -> tuple[np.ndarray, int, int]:
     """``(values (H, W[, C]) unsigned ints, maxval, EXIF orientation)`` of an image file, at
     its own bit depth; conversions are appended to ``notes``."""
     if path.suffix.lower() == ".png":   # decoded exactly at its bit depth (any PNG error names it)
-        from .data._io import read_png
+        from .readers import read_png
 
         values, depth = read_png(path)
         return values, 2 ** depth - 1, _exif_orientation(path)
@@ -295,7 +222,7 @@ def write_cube(out: str | os.PathLike, cube: np.ndarray, attrs: dict | None = No
 def _write_h5(f, cube: np.ndarray, attrs: dict) -> None:
     import h5py
 
-    from .spectral import WAVELENGTHS
+    from ..spectral import WAVELENGTHS
 
     with h5py.File(f, "w") as h5:
         ds = h5.create_dataset("hsi", data=cube, compression="gzip", compression_opts=4,
@@ -312,7 +239,7 @@ def write_preview(path: str | os.PathLike, rgb: np.ndarray, cube: np.ndarray) ->
     ``(31, H, W)`` (:func:`inr_lib.spectral.srgb_preview`)."""
     from PIL import Image
 
-    from .spectral import srgb_preview
+    from ..spectral import srgb_preview
 
     left = np.clip(rgb.transpose(1, 2, 0), 0, 1)
     right = srgb_preview(cube)

@@ -31,8 +31,9 @@ from matplotlib import patheffects
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 import inr_lib
-from inr_lib.model import INRHSISR, PRESETS
-from inr_lib.spectral import WAVELENGTHS, srgb_preview
+
+from ..model import INRHSISR, PRESETS
+from ..spectral import WAVELENGTHS, srgb_preview
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -168,7 +169,7 @@ def error_maps(pred: object, gt: object) -> dict[str, np.ndarray]:
 
     Returns:
         ``{"rmse": (H, W), "sam": (H, W)}`` float64: the RMSE over the bands (value units), and
-        the spectral angle in degrees as :func:`inr_lib.metrics.sam` defines it (NaN where
+        the spectral angle in degrees as :func:`inr_lib.evaluation.metrics.sam` defines it (NaN where
         either spectrum is zero; the mean of the finite values is that metric's value).
     """
     p, t = _cube(pred, "prediction"), _cube(gt, "ground truth")
@@ -327,7 +328,7 @@ def error_map_figure(gt: object, preds: Mapping[str, object], title: str = "",
     all methods' values, is shared by its row, so the panels compare directly.
 
     Returns ``(fig, info)``: ``info["mean"]``, ``{metric: {name: mean of the map}}`` (RMSE: the
-    mean of the per-pixel RMSE; SAM: :func:`inr_lib.metrics.sam`'s value), and ``info["vmax"]``.
+    mean of the per-pixel RMSE; SAM: :func:`inr_lib.evaluation.metrics.sam`'s value), and ``info["vmax"]``.
     """
     g, p = _cubes(gt, preds)
     maps = {name: error_maps(cube, g) for name, cube in p.items()}

@@ -2,8 +2,8 @@
 
 :func:`predict_image` is the one inference entry point: it runs any model mapping
 ``(B, 3, H, W)`` to ``(B, C, H, W)`` on a full image, optionally averaged over the 8
-flips/transposes (``self_ensemble=True``). :func:`inr_lib.evaluate.reconstruct` (what the
-command line and :func:`~inr_lib.evaluate.evaluate` call) is it plus a clamp to [0, 1]. For the INR model it calls :meth:`inr_lib.model.INRHSISR.predict` (so the
+flips/transposes (``self_ensemble=True``). :func:`inr_lib.evaluation.reconstruct` (what the
+command line and :func:`~inr_lib.evaluation.evaluate` call) is it plus a clamp to [0, 1]. For the INR model it calls :meth:`inr_lib.model.INRHSISR.predict` (so the
 numbers are exactly the model's own); for anything else (baselines) :func:`tiled_apply`
 uses the same window layout and linear blending: windows of ``tile x tile`` starting
 every ``tile - overlap`` pixels (the last one flush with the border), weights ramping
