@@ -89,9 +89,12 @@ def test_stale_part_restarted_cleanly_for_file_urls(tmp_path, cave_zip):
 
 def test_one_sha256_definition_for_data_and_io(tmp_path):
     import inr_lib.data.download as download
-    import inr_lib.files.images as io
+    import inr_lib.files.atomic as atomic
 
-    assert io.sha256_file is download.sha256_file  # re-exported, not a second copy
+    assert download.sha256_file is atomic.sha256_file  # imported, not a second copy
+    lib = Path(atomic.__file__).parents[1]
+    defined = [p for p in lib.rglob("*.py") if "def sha256_file(" in p.read_text()]
+    assert defined == [Path(atomic.__file__)]
     (tmp_path / "f").write_bytes(b"abc")
     assert sha256_file(tmp_path / "f") == \
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # FIPS 180-2 "abc"
