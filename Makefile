@@ -12,7 +12,7 @@ export OMP_NUM_THREADS ?= 1
 # notebooks run on this checkout's .venv kernel, whatever other kernels the user has
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 
-.PHONY: test book install clean clean-book unit
+.PHONY: test book install clean clean-book unit assignment teacher-kit slides
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,3 +50,20 @@ clean-book:
 
 clean: clean-book
 	rm -rf $(VENV) runs/book
+
+## Course module (chapter 12). Outputs go to build/course (git-ignored, not part of the HTML book).
+## make assignment COHORT_SEED='a private pass phrase': the cohort's student notebook + autograder.zip
+## make teacher-kit COHORT_SEED=...: the same plus solutions, rubric answers, hidden tests, in one zip
+## (PREVIOUS_COHORT_SEEDS=a,b refuses a seed whose layout an earlier cohort had). make slides: the decks.
+COHORT_SEED ?=
+PREVIOUS_COHORT_SEEDS ?=
+assignment: $(STAMP)
+	@test -n "$(COHORT_SEED)" || { echo "make assignment: set COHORT_SEED='a private pass phrase' (see chapter 12)"; exit 2; }
+	COHORT_SEED="$(COHORT_SEED)" PREVIOUS_COHORT_SEEDS="$(PREVIOUS_COHORT_SEEDS)" $(PY) -m course.build assignment
+
+teacher-kit: $(STAMP)
+	@test -n "$(COHORT_SEED)" || { echo "make teacher-kit: set COHORT_SEED='a private pass phrase' (see chapter 12)"; exit 2; }
+	COHORT_SEED="$(COHORT_SEED)" PREVIOUS_COHORT_SEEDS="$(PREVIOUS_COHORT_SEEDS)" $(PY) -m course.build teacher-kit
+
+slides: $(STAMP)
+	$(PY) -m course.build slides
