@@ -59,11 +59,11 @@ COHORT_SEED ?=
 PREVIOUS_COHORT_SEEDS ?=
 assignment: $(STAMP)
 	@test -n "$(COHORT_SEED)" || { echo "make assignment: set COHORT_SEED='a private pass phrase' (see chapter 12)"; exit 2; }
-	COHORT_SEED="$(COHORT_SEED)" PREVIOUS_COHORT_SEEDS="$(PREVIOUS_COHORT_SEEDS)" $(PY) -m course.build assignment
+	@COHORT_SEED="$(COHORT_SEED)" PREVIOUS_COHORT_SEEDS="$(PREVIOUS_COHORT_SEEDS)" $(PY) -m course.build assignment
 
 teacher-kit: $(STAMP)
 	@test -n "$(COHORT_SEED)" || { echo "make teacher-kit: set COHORT_SEED='a private pass phrase' (see chapter 12)"; exit 2; }
-	COHORT_SEED="$(COHORT_SEED)" PREVIOUS_COHORT_SEEDS="$(PREVIOUS_COHORT_SEEDS)" $(PY) -m course.build teacher-kit
+	@COHORT_SEED="$(COHORT_SEED)" PREVIOUS_COHORT_SEEDS="$(PREVIOUS_COHORT_SEEDS)" $(PY) -m course.build teacher-kit
 
 slides: $(STAMP)
 	$(PY) -m course.build slides
