@@ -114,10 +114,12 @@ SESSIONS = [
     {
         "n": 5, "when": "Optional (a fifth session, or a project topic)", "title": "Continuous in wavelength",
         "chapters": ["11_continuous"],
-        "live": {"11_continuous": ("all cells (it reads the shipped held-out-band model)", None)},
+        "live": {"11_continuous": ("every cell except the held-out-band experiment's two training cells (about 15 min "
+                                   "on a shared 2-core CPU): run the chapter once before class, show their figures "
+                                   "from the built page", ['ec825b95', '875b1388', '55b1c44b', '9a4e0e5b', '19513d50', '14635624', '3b9691da', 'e099f34e', 'af9893de', '604347dd', 'd658561f', '24b864c3', '5f026dc4', '72ae5e9b', 'c78828f9'])},
         "plan": [
             (0, 15, "Slides: a spectrum as a function of wavelength; B-spline and cosine bases."),
-            (15, 45, "Live: chapter 11, training on the even bands and predicting the odd ones; the comparison with linear and cubic fills."),
+            (15, 45, "Live: chapter 11, the smooth bases, cost per pixel, the shipped held-out-band model against linear and cubic fills; the short training runs from the page (run before class)."),
             (45, 75, "Groups that chose it as their project topic present; the others discuss what 'never-seen bands' can and cannot show."),
             (75, 90, "Discussion: what would a fair test of 1 nm spectra need?"),
         ],
