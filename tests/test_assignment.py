@@ -135,7 +135,7 @@ def test_copy_of_the_library_fails(built, tmp_path):
     # 1. imported: copy detection and values (end to end, one cohort)
     dest = built[SEEDS[0]]
     sub = build.submission_with(dest / "student" / "apply_tile_mlps.ipynb",
-                                "from inr_lib.pixelwise import apply_mlp_readable as apply_tile_mlps",
+                                "from inr_lib.model.pixelwise import apply_mlp_readable as apply_tile_mlps",
                                 tmp_path / "copied.ipynb")
     got, total, report = build.score(build.grade(dest / "autograder" / "autograder.zip", sub, tmp_path / "g"))
     assert got <= 2.0, report                                   # at most the public tests' 2 points

@@ -41,7 +41,7 @@ def questions():
 def _numeric_answers() -> dict:
     """The numeric answers, derived from the library (not an answer key)."""
     from inr_lib.model import INRHSISR, ModelConfig
-    from inr_lib.pixelwise import mlp_param_count
+    from inr_lib.model.pixelwise import mlp_param_count
     from inr_lib.spectral import WAVELENGTHS, get_response
 
     R = torch.as_tensor(get_response(), dtype=torch.float64)
