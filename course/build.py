@@ -312,7 +312,13 @@ def _otter() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "otter"]
 
 
-def build_assignment(seed: str, out: Path = DEFAULT_OUT, previous: list[str] | None = None) -> Path:
+def _shown(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def build_assignment(seed: str, out: Path = DEFAULT_OUT, previous: list[str] | None = None,
+                     verbose: bool = True) -> Path:
     """Write the cohort's student notebook and autograder bundle; returns the folder."""
     v = cohort.variant(seed)
     for prev in previous or []:
@@ -339,9 +345,10 @@ def build_assignment(seed: str, out: Path = DEFAULT_OUT, previous: list[str] | N
         raise SystemExit(f"the student notebook leaks {leak}")
     (dest / "variant.json").write_text(json.dumps({"fingerprint": v.fingerprint(), "public": {
         "tile": v.tile, "periods": list(v.periods), "hidden": list(v.hidden)}}, indent=2) + "\n")
-    print(f"assignment for cohort variant {v.fingerprint()}:")
-    print(f"  students get: {student.relative_to(ROOT) if student.is_relative_to(ROOT) else student}")
-    print(f"  autograder:   {dest / 'autograder' / 'autograder.zip'}")
+    if verbose:
+        print(f"assignment for cohort variant {v.fingerprint()}:")
+        print(f"  students get: {_shown(student)}")
+        print(f"  autograder:   {_shown(dest / 'autograder' / 'autograder.zip')}")
     return dest
 
 
@@ -419,7 +426,7 @@ def build_teacher_kit(seed: str, out: Path = DEFAULT_OUT, previous: list[str] | 
         for f in sorted(dest.rglob("*")):
             if f.is_file():
                 z.write(f, f"teacher-kit-{v.fingerprint()}/{f.relative_to(dest)}")
-    print(f"teacher's kit (keep it private): {zpath}")
+    print(f"teacher's kit (keep it private): {_shown(zpath)}")
     return zpath
 
 
