@@ -20,7 +20,7 @@ LAYERS = {
     "evaluation": 4,
     "train": 5,
     "pretrained": 6,
-    "book": 7, "quiz": 7,
+    "book": 7,
     "cli": 8,
     "__main__": 9,
 }

@@ -1,4 +1,4 @@
-"""Concept checks of chapters 1-5 (inr_lib.quiz): 3-5 questions per concept chapter, each
+"""Concept checks of chapters 1-5 (inr_lib.book.quiz): 3-5 questions per concept chapter, each
 answerable (one right choice, numeric answers equal to what the library computes), no answer
 or explanation in the notebook's source, and the same verdict from the Python check, the
 ipywidgets form and the static page's script (run in node when it is installed)."""
@@ -14,7 +14,7 @@ import nbformat
 import pytest
 import torch
 
-from inr_lib import quiz
+from inr_lib.book import quiz
 
 ROOT = Path(__file__).resolve().parents[1]
 CONCEPT_CHAPTERS = ["01_hyperspectral", "02_inr", "03_encoding", "04_hypernetwork", "05_model"]
@@ -68,7 +68,7 @@ def test_every_concept_chapter_asks_three_to_five_questions(chapter):
     assert len(cells) == 1, "one concept-check cell per chapter"
     n = len(re.findall(r"\bquiz\.ask\(", cells[0]))
     assert 3 <= n <= 5, f"{chapter}: {n} questions"
-    assert "from inr_lib import quiz" in cells[0]
+    assert "from inr_lib.book import quiz" in cells[0]
 
 
 def test_question_ids_are_unique_and_every_question_has_one_right_answer(questions):

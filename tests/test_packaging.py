@@ -176,7 +176,7 @@ TYPED_MODULES = ["__init__", "cli", "runtime", "spectral", "pretrained/__init__"
                  "files/atomic", "files/checkpoints", "files/images", "files/outputs", "files/readers",
                  "book/__init__", "book/figures", "book/folds", "book/heldout", "book/runs", "book/zoo",
                  "data/cave", "data/cave_splits", "data/download", "data/ntire2018", "data/nus",
-                 "data/patches", "data/roots", "data/scene", "data/spec", "data/synthetic", "quiz"]
+                 "data/patches", "data/roots", "data/scene", "data/spec", "data/synthetic", "book/quiz"]
 
 
 def test_typed_modules_cover_every_public_module():
