@@ -18,7 +18,7 @@ from typing import Sequence
 
 from .data.spec import DATA_HELP, PARTS, parse_split
 from .files import checkpoints as checkpoint
-from .files.outputs import check_outputs, free_space_problem
+from .files.outputs import check_outputs, check_run_folder, free_space_problem
 
 __all__ = ["main", "build_parser", "CLIError"]
 
@@ -38,7 +38,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     """
     from .train.loop import (
         check_output_dir,
-        check_run_dir,
         check_same_data,
         data_identity,
         record_data,
@@ -52,7 +51,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     device = _device(args)
     talk = os.environ.get("RANK", "0") == "0"     # under torchrun only rank 0 prints
     if talk:   # fail before loading data, not after (train() checks the free space again)
-        check_run_dir(args.out, args.resume, args.overwrite)
+        check_run_folder(args.out, args.resume, args.overwrite, data=args.data)
         check_output_dir(Path(args.out), need_bytes=0)
     d = _training_data(args, talk)
     identity = data_identity(d)
@@ -78,7 +77,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     PSNR/SSIM/SAM/RMSE/MRAE per scene, their means, per-band curves and the protocol to a
     JSON file.
     """
-    check_outputs({"--json": args.json}, {"--checkpoint": args.checkpoint}, overwrite=args.force)
+    check_outputs({"--json": args.json}, {"--checkpoint": args.checkpoint}, overwrite=args.force,
+                  data=args.data, runs={"of --checkpoint": _run_of(args)})
     device = _device(args)
     model = _load_model(args, device)
     _score(args, model, model.checkpoint_info["train_config"], device)
@@ -94,15 +94,13 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     """
     from .data import load_data
 
-    check_outputs({"--json": args.json}, overwrite=args.force)
+    cnn = _cnn_out(args) if args.name == "cnn" else None
+    check_outputs({"--json": args.json}, overwrite=args.force, data=args.data, runs={"--out": cnn})
     if args.resume and args.overwrite:
         raise CLIError("--resume and --overwrite contradict each other: --resume continues the run "
                        "in --out, --overwrite replaces it; give one of them")
-    if args.name == "cnn" and not (args.overwrite or args.resume):   # refuse before any work
-        out = _cnn_out(args)
-        if (out / "last.pt").is_file():
-            raise CLIError(f"{out} already holds a training run ({out / 'last.pt'}); continue it "
-                           f"with --resume, replace it with --overwrite, or choose another --out")
+    if cnn is not None:   # refuse before any work
+        check_run_folder(cnn, args.resume, args.overwrite, data=args.data)
     device = _device(args)
     part = _eval_part(args.split)
     d = load_data(args.data, args.split)
@@ -344,6 +342,12 @@ def _cnn_out(args) -> Path:
     return Path(args.out) if args.out else Path(args.json).with_name(Path(args.json).stem + "_cnn_run")
 
 
+def _run_of(args) -> Path | None:
+    """The run folder of ``--checkpoint`` (its files are inputs), or None."""
+    ckpt = getattr(args, "checkpoint", None)
+    return Path(ckpt).expanduser().parent if ckpt else None
+
+
 def _cube_path(args) -> Path:
     """Check ``--out`` names a .h5/.npy file that (with its preview) may be written, in a
     writable folder (created if needed)."""
@@ -356,7 +360,8 @@ def _cube_path(args) -> Path:
     if out.is_dir():
         raise CLIError(f"--out {out} is a folder; expected a file name ending in .h5 or .npy")
     check_outputs({"--out": out, "preview": out.with_suffix(".png")},
-                  {"--rgb": args.rgb, "--checkpoint": args.checkpoint}, overwrite=args.force)
+                  {"--rgb": args.rgb, "--checkpoint": args.checkpoint}, overwrite=args.force,
+                  runs={"of --checkpoint": _run_of(args)})
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -96,15 +96,16 @@ def test_evaluate_on_synthetic_dir_never_deletes_an_unrelated_folder(tmp_path, c
     err = capsys.readouterr().err
     assert rc == 1 and thesis.read_text() == "years of work"
     assert sorted(p.name for p in thesis.parent.iterdir()) == ["thesis.tex"]
-    assert f"error: {thesis.parent} is a non-empty folder that does not hold a synthetic" in err
+    assert f"error: {thesis.parent} is in the way and inr_lib cannot prove it is a synthetic" in err
 
 
 def test_synthetic_dataset_refuses_foreign_folders_and_fills_empty_or_own_ones(tmp_path):
     work = tmp_path / "work"
     (work / "cave_copy").mkdir(parents=True)
     (work / "cave_copy" / "x.png").write_bytes(b"data")
-    with pytest.raises(FileExistsError, match=r"non-empty folder that does not hold a synthetic "
-                                              r"dataset written by inr_lib; it is left untouched"):
+    with pytest.raises(FileExistsError, match=r"cannot prove it is a synthetic dataset it wrote "
+                                              r"\(it has no SYNTHETIC.json; it holds cave_copy\); "
+                                              r"it is left untouched"):
         ensure_synthetic_cave(work, n_scenes=1, size=16)
     assert (work / "cave_copy" / "x.png").read_bytes() == b"data"
     empty = tmp_path / "empty"

@@ -125,13 +125,16 @@ def test_extraction_that_would_fill_the_disk_is_refused_first(tmp_path, monkeypa
     assert list((tmp_path / "dest").iterdir()) == []
 
 
-def test_a_link_already_in_the_destination_is_replaced_not_followed(tmp_path, make_cave_zip):
+def test_a_link_already_in_the_destination_is_neither_replaced_nor_followed(tmp_path,
+                                                                            make_cave_zip):
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "keep.txt").write_text("mine")
     dest = tmp_path / "cave"
     dest.mkdir()
     (dest / "tiny_ms").symlink_to(outside, target_is_directory=True)
-    safe_extract_zip(make_cave_zip(tmp_path / "c.zip", shape=(2, 3)), dest)
-    assert not (dest / "tiny_ms").is_symlink() and (dest / "tiny_ms" / "tiny_ms").is_dir()
+    with pytest.raises(FileExistsError, match="tiny_ms is in the way .* a file or a link"):
+        safe_extract_zip(make_cave_zip(tmp_path / "c.zip", shape=(2, 3)), dest)
+    assert (dest / "tiny_ms").is_symlink()                       # the user's link stays
     assert [p.name for p in outside.iterdir()] == ["keep.txt"]  # untouched
+    assert sorted(p.name for p in dest.iterdir()) == ["tiny_ms"]  # nothing extracted

@@ -32,6 +32,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from ..files.atomic import sha256_file
+from ..files.ownership import NotOwnedError, require_owned, write_manifest
 from ..files.readers import DataFormatError
 
 __all__ = ["CAVE_URL", "DownloadError", "UnsafeArchiveError", "download_cave", "download_file",
@@ -40,6 +41,9 @@ __all__ = ["CAVE_URL", "DownloadError", "UnsafeArchiveError", "download_cave", "
 #: Official location of the CAVE archive (Columbia University).
 CAVE_URL = "https://cave.cs.columbia.edu/old/databases/multispectral/zip/complete_ms_data.zip"
 _CHUNK = 1 << 20
+#: Written into every folder :func:`safe_extract_zip` extracts: it lists every entry, so a
+#: later extraction may replace that folder (and nothing else).
+EXTRACTED_MANIFEST = ".inr_lib-extracted.json"
 
 
 class DownloadError(RuntimeError):
@@ -204,10 +208,14 @@ def safe_extract_zip(archive: str | os.PathLike, dest: str | os.PathLike) -> lis
     """Extract a zip into ``dest`` after checking every member; returns the top-level names.
 
     All members are checked before anything is written. Files are extracted into a temporary
-    folder inside ``dest`` and renamed into place at the end; existing entries of the same
-    name are replaced.
+    folder inside ``dest`` and renamed into place at the end. Each top-level folder gets a
+    manifest (:data:`EXTRACTED_MANIFEST`) listing its entries; an existing entry of the same
+    name is replaced only when it is such a folder holding nothing else, otherwise the call
+    is refused before anything is extracted (``FileExistsError`` naming what is in the way).
 
     Raises:
+        FileExistsError: a top-level name of the archive exists in ``dest`` and is not a
+            folder this function extracted (the user's files are never replaced).
         UnsafeArchiveError: absolute paths, ``..`` components, or link entries.
         DataFormatError: not a zip file, or a member fails its CRC check.
         DownloadError: the extracted files would not fit on the disk (checked first).
@@ -217,6 +225,8 @@ def safe_extract_zip(archive: str | os.PathLike, dest: str | os.PathLike) -> lis
         raise DataFormatError(f"{archive} is not a zip archive; delete it and download again")
     with zipfile.ZipFile(archive) as zf:
         members = [(info, _member_parts(info)) for info in zf.infolist()]  # check all first
+        for top in sorted({parts[0] for _, parts in members if parts}):
+            _check_replaceable(dest / top, archive)
         dest.mkdir(parents=True, exist_ok=True)
         need = sum(info.file_size for info, _ in members)
         free = shutil.disk_usage(dest).free
@@ -240,16 +250,29 @@ def safe_extract_zip(archive: str | os.PathLike, dest: str | os.PathLike) -> lis
             tops = sorted(p.name for p in tmp.iterdir())
             for name in tops:
                 final = dest / name
+                if (tmp / name).is_dir():
+                    write_manifest(tmp / name, EXTRACTED_MANIFEST,
+                                   {"extracted_by": "inr_lib", "archive": archive.name})
+                _check_replaceable(final, archive)      # again: it may have changed meanwhile
                 if final.is_dir() and not final.is_symlink():
-                    shutil.rmtree(final)
-                elif final.exists() or final.is_symlink():
-                    final.unlink()
+                    shutil.rmtree(final)                # proven: a folder extracted here before
                 os.replace(tmp / name, final)
         except zipfile.BadZipFile as e:
             raise DataFormatError(f"{archive}: corrupt member ({e}); download it again") from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return tops
+
+
+def _check_replaceable(final: Path, archive: Path) -> None:
+    """Raise FileExistsError unless ``final`` is absent or a folder this module extracted
+    (its manifest lists every entry inside): the user's files are never replaced."""
+    advice = (f"Move it away or extract {archive.name} into another folder")
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        raise NotOwnedError(f"{final} is in the way and inr_lib cannot prove it is a folder it "
+                            f"extracted (it is a file or a link); it is left untouched. {advice}")
+    require_owned(final, EXTRACTED_MANIFEST, "a folder it extracted", advice,
+                  is_ours=lambda m: m.get("extracted_by") == "inr_lib")
 
 
 # --------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files.ownership import require_owned, write_manifest
 from ..spectral import WAVELENGTHS, get_response, normalise_response, project
 
 __all__ = [
@@ -265,15 +266,31 @@ def make_synthetic_cave(root: str | os.PathLike, n_scenes: int = 8, size: int = 
                     regions=n_regions)
         (folder / "synthetic.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
         out.append(folder)
-    manifest = dict(params, scenes=[p.parent.name[:-3] for p in out])
-    (root / _MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    scenes = [p.parent.name[:-3] for p in out]
+    # the manifest lists every entry written, so the dataset can be proven ours before deletion
+    write_manifest(root, _MANIFEST, dict(params, scenes=scenes),
+                   entries=[e for s in scenes for e in _scene_entries(s)])
     return out
+
+
+def _scene_entries(name: str) -> list[str]:
+    """The entries (relative paths) :func:`make_synthetic_cave` writes for scene ``name``."""
+    inner = f"{name}_ms/{name}_ms"
+    return [f"{name}_ms", inner, f"{inner}/{name}_RGB.bmp", f"{inner}/synthetic.json",
+            *(f"{inner}/{name}_ms_{b:02d}.png" for b in range(1, WAVELENGTHS.size + 1))]
+
+
+def _ours(manifest: dict) -> bool:
+    return manifest.get("generator") == "inr_lib.data.synthetic"
 
 
 def _complete(root: Path, want: dict) -> list | None:
     try:
         manifest = json.loads((root / _MANIFEST).read_text())
     except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or not _ours(manifest) or not isinstance(
+            manifest.get("scenes"), list):
         return None
     if any(manifest.get(k) != v for k, v in want.items()):
         return None
@@ -287,15 +304,30 @@ def _complete(root: Path, want: dict) -> list | None:
 
 
 def _refuse_foreign_folder(root: Path) -> None:
-    """Raise FileExistsError unless ``root`` is absent, empty, or a synthetic dataset this
-    library wrote (it has the manifest): a folder the library did not create is never deleted."""
+    """Raise FileExistsError unless ``root`` is absent, empty, or provably a synthetic dataset
+    this library wrote: its manifest lists every entry and nothing else is inside (the user's
+    notes or runs saved in it make it theirs). Nothing else is ever deleted."""
     if root.is_symlink() or (root.exists() and not root.is_dir()):
         raise FileExistsError(f"{root} exists and is not a folder; choose another folder for the "
                               f"synthetic dataset (synthetic:DIR)")
-    if root.is_dir() and not (root / _MANIFEST).is_file() and any(root.iterdir()):
-        raise FileExistsError(f"{root} is a non-empty folder that does not hold a synthetic "
-                              f"dataset written by inr_lib; it is left untouched. Choose a new or "
-                              f"empty folder for synthetic:DIR")
+    if not root.is_dir() or not any(root.iterdir()):
+        return
+    require_owned(root, _MANIFEST, "a synthetic dataset it wrote",
+                  "Choose a new or empty folder for synthetic:DIR (or move your files out and "
+                  "delete the folder yourself)", entries=_listed_entries(root), is_ours=_ours)
+
+
+def _listed_entries(root: Path) -> list | None:
+    """The entries the manifest lists; for manifests written before it listed them, the
+    entries its scenes imply (None: the manifest's own ``entries``, or none to read)."""
+    try:
+        manifest = json.loads((root / _MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or "entries" in manifest or not isinstance(
+            manifest.get("scenes"), list):
+        return None
+    return [e for s in manifest["scenes"] if isinstance(s, str) for e in _scene_entries(s)]
 
 
 def ensure_synthetic_cave(root: str | os.PathLike, n_scenes: int = 8, size: int = 128, seed: int = 0,
@@ -305,7 +337,9 @@ def ensure_synthetic_cave(root: str | os.PathLike, n_scenes: int = 8, size: int 
     Creation happens in a temporary sibling folder that is renamed to ``root`` at the end,
     so an interrupted run or a concurrent process never sees half a dataset. A synthetic
     dataset made with other arguments is replaced; an empty folder is filled; any other
-    existing folder is refused (FileExistsError), never deleted. Returns the scene folders
+    existing folder is refused (FileExistsError naming what is in the way), never deleted:
+    a dataset is replaced only when its manifest lists every entry inside it (user files
+    saved in it, or a manifest that is not ours, make it not ours). Returns the scene folders
     (``list[Path]``).
     """
     root = Path(root).expanduser()
@@ -322,8 +356,8 @@ def ensure_synthetic_cave(root: str | os.PathLike, n_scenes: int = 8, size: int 
                             illuminant=illuminant)
         if root.exists() and _complete(root, want) is None:
             _refuse_foreign_folder(root)   # checked again: it may have changed meanwhile
-            if (root / _MANIFEST).is_file():
-                shutil.rmtree(root)        # a synthetic dataset this library wrote
+            if any(root.iterdir()):
+                shutil.rmtree(root)        # proven: a synthetic dataset this library wrote
             else:
                 root.rmdir()               # empty
         try:

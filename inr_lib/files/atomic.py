@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
@@ -30,8 +31,10 @@ def sha256_file(path: str | os.PathLike) -> str:
 def atomic_write(path: str | os.PathLike, write: Callable) -> Path:
     """Write a file atomically: ``write(f)`` fills a temporary binary file next to ``path``,
     which is then flushed, fsync-ed and renamed onto ``path``. On any error the temporary
-    file is removed and an existing ``path`` is left untouched."""
+    file is removed and an existing ``path`` is left untouched. Only a regular file (or a
+    link to one) is ever replaced: a device, pipe or socket at ``path`` is an OSError."""
     path = Path(path)
+    _check_regular(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         _chmod_like_new_file(fd)
@@ -47,8 +50,23 @@ def atomic_write(path: str | os.PathLike, write: Callable) -> Path:
     return path
 
 
+def _check_regular(path: Path) -> None:
+    """Raise OSError when ``path`` exists and is neither a regular file nor a link (to a
+    regular file or to nothing): renaming over it would turn ``/dev/full`` into a file."""
+    try:
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
+            mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise OSError(f"{path} is not a regular file (a device, pipe, socket or folder); "
+                      f"inr_lib only ever replaces regular files: choose another output path")
+
+
 def _replace(tmp: str, path: Path) -> None:
     """The commit step of :func:`atomic_write` (tests wrap it to stop a process just before)."""
+    _check_regular(path)       # again: it may have changed while the file was written
     os.replace(tmp, path)
 
 

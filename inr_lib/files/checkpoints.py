@@ -14,6 +14,13 @@ loads with ``torch.load(..., weights_only=True)`` (no arbitrary code runs on loa
 * ``train_config``: the :class:`~inr_lib.train.TrainConfig` as a dict (or None),
   ``history``: the per-epoch log records, ``best``: the best validation record.
 
+**Integrity.** Every read checks the CRC-32 that ``torch.save``'s zip format stores for each
+member (:func:`check_integrity`, with :meth:`zipfile.ZipFile.testzip`) before anything is
+unpickled: one flipped bit inside a weight is refused naming the member, instead of giving a
+silently different model. This needs no extra field, so it covers every checkpoint ever
+written; the file's SHA-256 is recorded in results for provenance, not checked (nothing to
+check it against).
+
 Writes are atomic (:func:`inr_lib.files.atomic.atomic_write`): a crash at any point leaves either
 the old or the new file, never a partial one. This module only reads and writes; which
 class an ``arch`` name stands for, and how it is built, is :mod:`inr_lib.model.registry`.
@@ -25,6 +32,8 @@ import io
 import os
 import pickle
 import random
+import stat
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +47,7 @@ from .atomic import atomic_write, sha256_file  # noqa: F401 (sha256_file: kept i
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ARCHS", "CheckpointError", "atomic_save",
            "save_checkpoint", "load_checkpoint", "model_from_checkpoint", "load_model",
-           "check_finite_weights", "stored_int", "stored_str", "rng_state", "set_rng_state"]
+           "check_finite_weights", "check_integrity", "stored_int", "stored_str", "rng_state", "set_rng_state"]
 
 FORMAT = "inr_lib.checkpoint"
 FORMAT_VERSION = 1
@@ -131,6 +140,9 @@ def _read_checkpoint(path: str | os.PathLike, map_location) -> tuple[dict, str]:
         inside = ", ".join(sorted(p.name for p in path.glob("*.pt"))) or "it holds no .pt file"
         raise CheckpointError(f"checkpoint {path} is a folder, not a file; pass a checkpoint "
                               f"file inside it ({inside})")
+    if path.exists() and not path.is_file():
+        raise CheckpointError(f"checkpoint {path} is not a regular file (a pipe, device or a link "
+                              f"to one); {expected}")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; {expected}")
     data = path.read_bytes()
@@ -138,6 +150,7 @@ def _read_checkpoint(path: str | os.PathLike, map_location) -> tuple[dict, str]:
     if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # zip (torch) or pickle
         raise CheckpointError(f"{path} is not a torch checkpoint (it starts with {head!r}, not a "
                               f"zip/pickle header); {expected}")
+    check_integrity(path, data)
     ckpt = _torch_load(path, data, map_location, expected)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         found = (f"a dict with keys {sorted(map(str, ckpt))[:8]}" if isinstance(ckpt, dict)
@@ -155,6 +168,25 @@ def _read_checkpoint(path: str | os.PathLike, map_location) -> tuple[dict, str]:
     if ckpt["arch"] not in ARCHS:
         raise CheckpointError(f"{path}: unknown arch {ckpt['arch']!r}; expected one of {ARCHS}")
     return ckpt, hashlib.sha256(data).hexdigest()
+
+
+def check_integrity(path: str | os.PathLike, data: bytes) -> None:
+    """Raise :class:`CheckpointError` when a member of the checkpoint's zip (``data``, the
+    bytes of ``path``) fails its stored CRC-32: the file changed after it was written (a
+    flipped bit, a bad copy). A file that is not a complete zip is left to the loader, which
+    reports truncation."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+        return
+    except zipfile.error:
+        return
+    if bad is not None:
+        raise CheckpointError(
+            f"{path} is damaged: its member {bad} fails its CRC check (the file changed after "
+            f"it was written, e.g. a flipped bit or a bad copy), so its weights cannot be "
+            f"trusted; re-copy it or use the run's other checkpoint (last.pt / best.pt)")
 
 
 def _torch_load(path: Path, data: bytes, map_location, expected: str):

@@ -1,10 +1,14 @@
 """The one rule for files the library writes: only the paths the user named as outputs.
 
 :func:`check_outputs` is called by every command *before* any work starts. Each output path
-must be writable, must not be one of the command's inputs (even with ``--force``), and must
-not be an existing file unless the user allowed replacing it (``--force`` / ``--overwrite``)
-or the file is one the library wrote itself (a results JSON, a cube ``.h5`` or a preview PNG
-carrying the library's marker), which a re-run may replace.
+must be writable, must not be one of the command's inputs (even with ``--force``): the files
+it reads, every file under a ``--data`` folder, and the files of a run folder it reads or
+writes (:data:`RUN_FILES`). It must not be an existing file unless the user allowed replacing
+it (``--force`` / ``--overwrite``) or the file is one the library wrote itself (a results
+JSON, a cube ``.h5``/``.npy`` or a preview PNG carrying the library's marker), which a re-run
+may replace; and only a regular file is ever replaced (never a device, pipe or socket).
+
+:func:`check_run_folder` is the same rule for a training run's ``--out`` folder.
 """
 from __future__ import annotations
 
@@ -16,8 +20,11 @@ from typing import Callable, Mapping
 
 from .images import PNG_MARKER
 
-__all__ = ["OutputError", "check_outputs", "same_file", "written_by_inr_lib", "free_space_problem",
-           "PNG_MARKER"]
+__all__ = ["OutputError", "check_outputs", "check_run_folder", "data_folders", "RUN_FILES",
+           "same_file", "written_by_inr_lib", "free_space_problem", "PNG_MARKER"]
+
+#: The files of a training run folder (``last.pt`` is the one that makes it resumable).
+RUN_FILES = ("last.pt", "best.pt", "config.yaml", "log.jsonl", "data.json")
 
 
 class OutputError(ValueError):
@@ -74,7 +81,9 @@ def _check_folder(label: str, out: Path) -> None:
 def check_outputs(outputs: Mapping[str, str | os.PathLike],
                   inputs: Mapping[str, str | os.PathLike] | None = None, *,
                   overwrite: bool = False, flag: str = "--force",
-                  owned: Callable[[Path], bool] = written_by_inr_lib) -> None:
+                  owned: Callable[[Path], bool] = written_by_inr_lib,
+                  data: str | None = None,
+                  runs: Mapping[str, str | os.PathLike | None] | None = None) -> None:
     """Refuse, before any work, outputs that would destroy something.
 
     Args:
@@ -86,23 +95,103 @@ def check_outputs(outputs: Mapping[str, str | os.PathLike],
         flag: the option that allows it, named in the message.
         owned: ``owned(path)`` is True for an existing file the library wrote itself, which
             may be replaced without ``flag``.
+        data: the ``--data`` spec; every file under its folders is an input.
+        runs: ``{label: run folder}`` (e.g. ``{"--out": "runs/cnn"}``); the run files in it
+            (:data:`RUN_FILES`) are inputs.
 
     Raises:
         OutputError: one line naming the path and what to do.
     """
-    inputs = inputs or {}
+    inputs = dict(inputs or {})
+    for run_label, run in (runs or {}).items():
+        if run is not None:
+            inputs.update({f"{n} of the run folder {run_label} {run}": Path(run) / n
+                           for n in RUN_FILES})
     for label, out in outputs.items():
         out = Path(out).expanduser()
+        _check_name_length(label, out)
         for in_label, inp in inputs.items():
             if inp is not None and same_file(out, inp):
                 raise OutputError(f"{label} {out} is the same file as {in_label}; writing it would "
                                   f"destroy the input: choose another output path")
+        _check_not_in_data(label, out, data)
         if out.is_dir():
             raise OutputError(f"{label} {out} is a folder; expected a file name")
+        if out.exists() and not out.is_file():
+            raise OutputError(not_regular(label, out))
         _check_folder(label, out)
         if (out.exists() or out.is_symlink()) and not overwrite and not owned(out):
             raise OutputError(f"{label} {out} already exists and was not written by inr_lib; pass "
                               f"{flag} to replace it, or choose another path")
+
+
+def check_run_folder(out: str | os.PathLike, resume: bool = False, overwrite: bool = False, *,
+                     data: str | None = None, label: str = "--out") -> None:
+    """Refuse, before any work, a training run folder that would lose the user's files.
+
+    A folder holding ``last.pt`` is a run: continue it (``resume``) or replace it
+    (``overwrite``). A folder holding other run files (:data:`RUN_FILES`: the user's
+    ``config.yaml``, a ``log.jsonl``, ...) but no ``last.pt`` is not a run the library can
+    continue, so it is refused unless ``overwrite``. A folder inside a ``data`` folder is
+    refused always, and so is a path that is a file.
+
+    Raises:
+        FileExistsError, OutputError: one line naming the folder and what to do.
+    """
+    out = Path(out).expanduser()
+    _check_name_length(label, out)
+    _check_not_in_data(label, out, data)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{label} {out} is a file, not a folder; choose another output folder")
+    last = out / "last.pt"
+    if not resume and not overwrite and last.is_file():
+        raise FileExistsError(f"{out} already holds a training run ({last}); continue it "
+                              f"with --resume (resume=True), replace it with --overwrite "
+                              f"(overwrite=True), or choose another output folder")
+    found = [n for n in RUN_FILES if (out / n).exists() or (out / n).is_symlink()]
+    if found and not last.is_file() and not overwrite:
+        raise FileExistsError(f"{label} {out} holds {', '.join(found)} but no last.pt, so it is "
+                              f"not a run that can be continued, and these files would be "
+                              f"replaced; pass --overwrite (overwrite=True) to replace them, or "
+                              f"choose another output folder")
+    special = [n for n in RUN_FILES if (out / n).exists() and not (out / n).is_file()]
+    if special:
+        raise OutputError(not_regular(label, out / special[0]))
+
+
+def not_regular(label: str, path: Path) -> str:
+    """The one line for an output path that exists and is not a regular file."""
+    return (f"{label} {path} is not a regular file (a device, pipe, socket or a link to one); "
+            f"inr_lib only ever replaces regular files: choose another output path")
+
+
+def data_folders(spec: str | None) -> list[Path]:
+    """The folders a ``--data`` spec names (``"cave:A,B"`` -> [A, B]; none for the default
+    locations of ``"synthetic"``, ``"cave"`` or ``"auto"``)."""
+    if not spec or ":" not in spec:
+        return []
+    _, _, paths = spec.partition(":")
+    return [Path(p).expanduser() for p in paths.split(",") if p]
+
+
+def _check_not_in_data(label: str, out: Path, data: str | None) -> None:
+    """Every file under a ``--data`` folder is an input: nothing is written there."""
+    target = out.resolve()
+    for folder in data_folders(data):
+        root = folder.resolve()
+        if target == root or root in target.parents:
+            raise OutputError(f"{label} {out} is inside the --data folder {folder}; the files "
+                              f"there are inputs and are never written: choose an output path "
+                              f"outside it")
+
+
+def _check_name_length(label: str, out: Path) -> None:
+    """A file name longer than the file system allows, named with its option."""
+    for part in out.parts:
+        if len(os.fsencode(part)) > 255:
+            raise OutputError(f"{label}: the name {part[:40]}... is {len(os.fsencode(part))} "
+                              f"bytes long, more than the 255 a file name may have; choose a "
+                              f"shorter name")
 
 
 def free_space_problem(folder: str | os.PathLike, need: int, what: str) -> str | None:

@@ -63,7 +63,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from ..data.patches import PatchDataset
 from ..files import checkpoints as ckpt_lib
 from ..files.atomic import atomic_write, remove_stale_temp_files
-from ..files.outputs import free_space_problem
+from ..files.outputs import check_run_folder, free_space_problem
 from ..model import registry as archs
 from ..model.basis import target_bands, target_wavelengths
 
@@ -435,16 +435,15 @@ def blocking_file(folder: Path) -> str | None:
 
 
 def check_run_dir(out_dir: str | os.PathLike, resume: bool, overwrite: bool) -> None:
-    """Refuse to start a new run in a folder that holds one (unless resuming or overwriting).
+    """Refuse to start a new run in a folder that holds one (unless resuming or overwriting),
+    or that holds the user's run files without ``last.pt`` (unless overwriting); the rule is
+    :func:`inr_lib.files.outputs.check_run_folder`.
 
     Raises:
-        FileExistsError: ``out_dir/last.pt`` exists and neither ``resume`` nor ``overwrite``.
+        FileExistsError: ``out_dir/last.pt`` exists and neither ``resume`` nor ``overwrite``,
+            or other run files exist without ``last.pt`` and not ``overwrite``.
     """
-    last = Path(out_dir) / "last.pt"
-    if not resume and not overwrite and last.is_file():
-        raise FileExistsError(f"{out_dir} already holds a training run ({last}); continue it "
-                              f"with --resume (resume=True), replace it with --overwrite "
-                              f"(overwrite=True), or choose another output folder")
+    check_run_folder(out_dir, resume, overwrite)
 
 
 def check_output_dir(out_dir: Path, need_bytes: int) -> None:
