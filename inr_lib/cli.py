@@ -157,7 +157,14 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         raise CLIError(f"--out {out}: could not write the cube ({' '.join(str(e).split())[:200]}); "
                        f"nothing was written. Free some space or choose another output "
                        f"folder") from None
-    preview = write_preview(out.with_suffix(".png"), x[0].numpy(), cube)
+    try:
+        preview = write_preview(out.with_suffix(".png"), x[0].numpy(), cube, cube_file=out)
+    except OSError as e:   # a cube without its preview is not what was asked for
+        out.unlink(missing_ok=True)
+        raise CLIError(f"--out {out}: could not write the preview {out.with_suffix('.png')} "
+                       f"({' '.join(str(e).split())[:200]}); the cube was removed too, so nothing "
+                       f"was written. Free some space (or inodes) or choose another output "
+                       f"folder") from None
     print(f"wrote {out} (31 x {H} x {W}, float32, 400..700 nm) and preview {preview}")
     return 0
 
@@ -213,7 +220,7 @@ def _print_card(name: str) -> int:
 def _load_model(args, device):
     """The model of ``--checkpoint`` or ``--pretrained`` (eval mode, on ``device``), with
     ``checkpoint_info`` (path, sha256, train_config) for the protocol."""
-    if getattr(args, "pretrained", None):
+    if getattr(args, "pretrained", None) is not None:     # "" too: refused by name
         from .pretrained import load
 
         return load(args.pretrained, map_location=device)
@@ -261,7 +268,7 @@ def _mode(args) -> str:
     """``--mode``, else the shipped model's recommended mode (``--pretrained``), else tiled."""
     if args.mode:
         return args.mode
-    if getattr(args, "pretrained", None):
+    if getattr(args, "pretrained", None) is not None:
         from . import pretrained
         return pretrained.card(args.pretrained)["recommended_mode"]
     return "tiled"
@@ -301,7 +308,23 @@ def _score(args, model, tc: dict, device, d: dict | None = None, part: str | Non
     write_results(res, args.json)
     m = res["mean"]
     print(f"{len(res['per_scene'])} scenes: PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}, "
-          f"SAM {m['sam']:.2f} deg, RMSE {m['rmse']:.4f}, MRAE {m['mrae']:.4f} -> {args.json}")
+          f"SAM {m['sam']:.2f} deg, RMSE {m['rmse']:.4f}, MRAE {m['mrae']:.4f}"
+          f"{_coverage(res['per_scene'])} -> {args.json}")
+
+
+def _coverage(per_scene: list) -> str:
+    """``" (SAM, MRAE: mean over 1 of 2 scenes; undefined for the others)"``, or ``""``
+    when every mean covers every scene."""
+    import math
+
+    n = len(per_scene)
+    short: dict = {}
+    for k in ("psnr", "ssim", "sam", "rmse", "mrae"):
+        ok = sum(1 for r in per_scene if isinstance(r.get(k), (int, float)) and math.isfinite(r[k]))
+        if ok < n:
+            short.setdefault(ok, []).append(k.upper())
+    return "".join(f" ({', '.join(ks)}: mean over {ok} of {n} scenes; undefined or infinite for "
+                   f"the others, e.g. an all-zero scene)" for ok, ks in short.items())
 
 
 def _baseline_options(args, d: dict, rgb_source: str) -> dict:

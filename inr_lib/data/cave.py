@@ -176,6 +176,13 @@ def _list_many(roots) -> list:
     """:func:`list_cave_scenes` over several folders; a scene name found twice is an error."""
     if not roots:
         raise ValueError("expected at least one CAVE folder, got an empty list")
+    seen: list = []
+    for r in roots:
+        twice = [p for p in seen if Path(p).expanduser().resolve() == Path(r).expanduser().resolve()]
+        if twice:
+            raise ValueError(f"the CAVE folder {r} is given twice ({twice[0]} and {r}); give each "
+                             f"folder once")
+        seen.append(r)
     scenes: dict = {}
     for r in roots:
         for s in list_cave_scenes(r):

@@ -328,10 +328,20 @@ def download_cave(dest: str | os.PathLike, url: str = CAVE_URL, sha256: str | No
     safety checks. Afterwards ``inr_lib.data.list_cave_scenes(dest)`` finds the scenes.
     """
     dest = Path(dest).expanduser()
+    if dest.exists() and not dest.is_dir():
+        raise DownloadError(f"download_cave: dest {dest} is a file, not a folder; pass the folder "
+                            f"that should hold the CAVE scenes")
+    name = Path(urllib.request.url2pathname(url.rsplit("/", 1)[-1])).name or "cave.zip"
+    if name in (".", "..") or not isinstance(url, str) or "://" not in url:
+        raise DownloadError(f"download_cave: url {url!r} does not name a zip file (expected "
+                            f"https://.../complete_ms_data.zip or file:///.../complete_ms_data.zip)")
     if not force and dest.is_dir() and _has_scenes(dest):
         return dest
-    dest.mkdir(parents=True, exist_ok=True)
-    name = Path(urllib.request.url2pathname(url.rsplit("/", 1)[-1])).name or "cave.zip"
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DownloadError(f"download_cave: cannot create the folder {dest} ({e.strerror or e}); "
+                            f"choose another dest") from None
     archive = dest / name
     downloaded = False        # only a file this call downloaded is ever deleted
     if not archive.exists():

@@ -177,6 +177,17 @@ def _nus_bands(path: Path, mat: MatData, cube_key: str, cube: np.ndarray,
     return bands, w, w_source
 
 
+def _check_float32_range(path: Path, cube_key: str, cube: np.ndarray) -> None:
+    """One line (not 31 overflow warnings) for values no radiance has: beyond float32."""
+    if cube.size and cube.dtype.kind == "f":
+        with np.errstate(all="ignore"):
+            peak = float(np.nanmax(np.abs(cube)))
+        if peak > float(np.finfo(np.float32).max):
+            raise DataFormatError(f"{path}: {cube_key!r} has values up to {peak:.3g}, beyond the "
+                                  f"float32 range (3.4e38) the cube is kept in; the file is "
+                                  f"damaged or does not hold radiance")
+
+
 def _normalise(hsi: np.ndarray, path: Path, cube_key: str, white_level: float | None,
                clip_negative: bool) -> tuple[float, str]:
     """Scale ``hsi`` (31, H, W) in place to [0, 1] (by its maximum or ``white_level``), after
@@ -249,6 +260,7 @@ def load_nus(
     keys, wavelength_keys = list(keys), list(wavelength_keys)
     mat = read_mat(path, keys + wavelength_keys + ["illumination"])
     cube_key, cube = _nus_cube(path, mat, keys)
+    _check_float32_range(path, cube_key, cube)
     bands, w, w_source = _nus_bands(path, mat, cube_key, cube, wavelength_keys, wavelengths,
                                     extrapolate)
     hsi, extrapolated = resample_bands(bands, w, extrapolate=extrapolate, name=str(path))

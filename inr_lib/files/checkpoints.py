@@ -32,7 +32,6 @@ import io
 import os
 import pickle
 import random
-import stat
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -160,6 +159,7 @@ def _read_checkpoint(path: str | os.PathLike, map_location) -> tuple[dict, str]:
     missing = [k for k in _REQUIRED if k not in ckpt]
     if missing:
         raise CheckpointError(f"{path} is an incomplete inr_lib checkpoint: missing {missing}")
+    _check_types(ckpt, path)
     if int(ckpt["format_version"]) > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} uses checkpoint format {ckpt['format_version']} (written by inr_lib "
@@ -187,6 +187,35 @@ def check_integrity(path: str | os.PathLike, data: bytes) -> None:
             f"{path} is damaged: its member {bad} fails its CRC check (the file changed after "
             f"it was written, e.g. a flipped bit or a bad copy), so its weights cannot be "
             f"trusted; re-copy it or use the run's other checkpoint (last.pt / best.pt)")
+
+
+_TYPES = {"format_version": (int, "an integer"), "epoch": (int, "an integer"),
+          "arch": (str, "a string"), "model_config": (dict, "a mapping"),
+          "model": (dict, "a mapping of weight names to tensors")}
+
+
+def _check_types(ckpt: dict, path: Path) -> None:
+    """Every field a load uses has its type, and every weight is a floating point tensor
+    (an integer or missing weight would give a silently wrong model): else one line naming
+    the file and the key."""
+    for key, (kind, what) in _TYPES.items():
+        value = ckpt[key]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise CheckpointError(f"{path}: {key!r} is {_shown(value)}, expected {what}; the "
+                                  f"checkpoint is damaged or not written by inr_lib")
+    for name, t in ckpt["model"].items():
+        if name.endswith("num_batches_tracked"):      # batch norm's counter is an integer
+            continue
+        if not torch.is_tensor(t) or not t.is_floating_point():
+            found = f"a {t.dtype} tensor" if torch.is_tensor(t) else _shown(t)
+            raise CheckpointError(f"{path}: weight {name!r} is {found}, expected a floating "
+                                  f"point tensor; the checkpoint is damaged or not written by "
+                                  f"inr_lib")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
 
 
 def _torch_load(path: Path, data: bytes, map_location, expected: str):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .._version import __version__
-from .atomic import atomic_write
+from .atomic import atomic_write, sha256_file
 
 __all__ = ["ImageReadError", "read_image", "write_cube", "write_preview", "CUBE_SUFFIXES", "PNG_MARKER"]
 
@@ -234,9 +234,12 @@ def _write_h5(f, cube: np.ndarray, attrs: dict) -> None:
             h5.attrs[k] = v
 
 
-def write_preview(path: str | os.PathLike, rgb: np.ndarray, cube: np.ndarray) -> Path:
+def write_preview(path: str | os.PathLike, rgb: np.ndarray, cube: np.ndarray,
+                  cube_file: str | os.PathLike | None = None) -> Path:
     """Side by side as a PNG: the input ``rgb`` ``(3, H, W)`` and an sRGB rendering of ``cube``
-    ``(31, H, W)`` (:func:`inr_lib.spectral.srgb_preview`)."""
+    ``(31, H, W)`` (:func:`inr_lib.spectral.srgb_preview`). With ``cube_file`` (the cube just
+    written) the PNG records its name and SHA-256 (text ``inr_lib-cube``), the proof that a
+    ``.npy`` (which has no room for a marker) was written by inr_lib."""
     from PIL import Image
 
     from ..spectral import srgb_preview
@@ -249,4 +252,6 @@ def write_preview(path: str | os.PathLike, rgb: np.ndarray, cube: np.ndarray) ->
 
     info = PngInfo()
     info.add_text("Software", PNG_MARKER)
+    if cube_file is not None:
+        info.add_text("inr_lib-cube", f"{Path(cube_file).name} sha256 {sha256_file(cube_file)}")
     return atomic_write(path, lambda f: Image.fromarray(img).save(f, format="PNG", pnginfo=info))

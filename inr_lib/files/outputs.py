@@ -61,6 +61,14 @@ def written_by_inr_lib(path: str | os.PathLike) -> bool:
 
             with Image.open(path) as im:
                 return im.info.get("Software") == PNG_MARKER
+        if suffix == ".npy":    # no room for a marker: its preview records its SHA-256
+            from PIL import Image
+
+            from .atomic import sha256_file
+
+            with Image.open(path.with_suffix(".png")) as im:
+                return (im.info.get("Software") == PNG_MARKER and im.info.get("inr_lib-cube")
+                        == f"{path.name} sha256 {sha256_file(path)}")
     except Exception:   # unreadable or not the format its name says: not ours
         return False
     return False

@@ -13,7 +13,7 @@ from typing import Iterable, Union
 
 import numpy as np
 
-__all__ = ["DataFormatError", "read_png", "read_rgb_image", "check_rgb_size", "read_paired_rgb",
+__all__ = ["DataFormatError", "TooLargeError", "check_memory", "read_png", "read_rgb_image", "check_rgb_size", "read_paired_rgb",
            "MatData", "read_mat"]
 
 
@@ -23,6 +23,37 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 class DataFormatError(ValueError):
     """A data file exists but cannot be used as it is (wrong layout, values, or corrupt)."""
+
+
+class TooLargeError(DataFormatError):
+    """A file declares more data than this machine's free memory holds (not a damaged file)."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free now (None where the platform does not say)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(path: PathLike, need: int, what: str) -> None:
+    """Raise :class:`TooLargeError` before allocating when ``need`` bytes (what ``path``'s
+    header declares for ``what``) exceed the free memory: sizes are checked before memory."""
+    free = available_memory()
+    if free is not None and need > free:
+        raise TooLargeError(too_large(path, need, what, free))
+
+
+def _bytes(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.2f} MB"
+
+
+def too_large(path: PathLike, need: int, what: str, free: int | None = None) -> str:
+    """The one line for a file too large for this machine (also for a MemoryError)."""
+    have = "" if free is None else f", {_bytes(free)} free"
+    return (f"{path}: {what} is too large for this machine ({_bytes(need)} needed{have}); "
+            f"the file is not damaged: use a machine with more memory, or a smaller file")
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,6 +149,9 @@ def read_png(path: PathLike) -> tuple[np.ndarray, int]:
     except OSError as e:
         raise DataFormatError(f"{path}: cannot read file ({e})") from None
     reader = _png_header(path, data)
+    planes = 3 if reader.colormap else reader.planes
+    need = reader.height * reader.width * planes * (2 if reader.bitdepth > 8 else 1)
+    check_memory(path, need, f"the {reader.width}x{reader.height} image")
     try:
         if reader.color_type == 0 and reader.bitdepth in (8, 16) and not reader.trns:
             arr = _read_png_pillow(data, reader.bitdepth)
@@ -129,6 +163,8 @@ def read_png(path: PathLike) -> tuple[np.ndarray, int]:
         return _read_png_pypng(path, reader)
     except DataFormatError:
         raise
+    except MemoryError:
+        raise TooLargeError(too_large(path, need, f"the {reader.width}x{reader.height} image")) from None
     except Exception as e:  # png.Error, zlib.error, OSError from Pillow's decoder, ...
         raise DataFormatError(
             f"{path}: PNG data could not be decoded ({type(e).__name__}: {e}); the file is "
@@ -197,6 +233,17 @@ def check_rgb_size(rgb: np.ndarray, hsi: np.ndarray, rgb_path: PathLike,
         )
 
 
+def _is_grey_file(path: PathLike) -> bool:
+    """Whether the image file stores one grey channel (with or without alpha)."""
+    path = Path(path)
+    if path.suffix.lower() == ".png":
+        return read_png(path)[0].shape[2] in (1, 2)
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.mode in ("L", "LA", "1", "I", "I;16")
+
+
 def read_paired_rgb(rgb_path: PathLike | None, hsi: np.ndarray, what: str = "the spectra",
                     advice: str = "") -> np.ndarray | None:
     """The RGB image paired with a spectral cube, checked to have the cube's size.
@@ -215,6 +262,9 @@ def read_paired_rgb(rgb_path: PathLike | None, hsi: np.ndarray, what: str = "the
     if rgb_path is None:
         return None
     rgb = read_rgb_image(rgb_path)
+    if np.array_equal(rgb[0], rgb[1]) and np.array_equal(rgb[1], rgb[2]) and _is_grey_file(rgb_path):
+        raise DataFormatError(f"{rgb_path}: is a greyscale image, but a scene's RGB image must have "
+                              f"three colour channels; replace it with the scene's colour image")
     check_rgb_size(rgb, hsi, rgb_path, what, advice)
     return rgb
 
@@ -248,6 +298,9 @@ def read_mat(path: PathLike, wanted: Iterable[str]) -> MatData:
     wanted = list(wanted)
     if not path.is_file():
         raise FileNotFoundError(f"MAT file not found: {path}")
+    if path.stat().st_size == 0:
+        raise DataFormatError(f"{path} is empty (0 bytes), not a MAT file: an interrupted "
+                              f"download or copy; copy it again")
     import h5py
 
     if h5py.is_hdf5(str(path)):
@@ -267,7 +320,14 @@ def _read_mat_v73(path: Path, wanted: list) -> MatData:
         arrays = {}
         for k in wanted:
             if k in keys:
-                a = np.asarray(f[k])
+                ds = f[k]
+                check_memory(path, int(np.prod(ds.shape, dtype=np.float64)) * ds.dtype.itemsize,
+                             f"variable {k!r} {tuple(reversed(ds.shape))}")
+                try:
+                    a = np.asarray(ds)
+                except MemoryError:
+                    raise TooLargeError(too_large(path, int(np.prod(ds.shape, dtype=np.float64))
+                                                  * ds.dtype.itemsize, f"variable {k!r}")) from None
                 if a.dtype.kind not in "uif":
                     raise DataFormatError(
                         f"{path}: variable {k!r} has non-numeric type {a.dtype}; expected "
@@ -277,14 +337,31 @@ def _read_mat_v73(path: Path, wanted: list) -> MatData:
     return MatData(path, "v7.3", keys, arrays)
 
 
+_MAT_BYTES = {"double": 8, "single": 4, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2,
+              "int32": 4, "uint32": 4, "int64": 8, "uint64": 8, "logical": 1}
+
+
 def _read_mat_v5(path: Path, wanted: list) -> MatData:
     import scipy.io
 
+    from scipy.io.matlab import MatReadError
+
+    need = 0
     try:
-        keys = [name for name, _shape, _cls in scipy.io.whosmat(str(path))]
+        found = scipy.io.whosmat(str(path))
+        keys = [name for name, _shape, _cls in found]
         present = [k for k in wanted if k in keys]
+        for name, shape, cls in found:
+            if name in present:
+                size = int(np.prod(shape, dtype=np.float64)) * _MAT_BYTES.get(cls, 8)
+                check_memory(path, size, f"variable {name!r} {tuple(shape)}")
+                need += size
         data = scipy.io.loadmat(str(path), variable_names=present) if present else {}
-    except (ValueError, NotImplementedError, OSError, TypeError) as e:
+    except TooLargeError:
+        raise
+    except MemoryError:
+        raise TooLargeError(too_large(path, need, f"the variables {present}")) from None
+    except (ValueError, NotImplementedError, OSError, TypeError, MatReadError) as e:
         raise DataFormatError(
             f"{path}: not a readable MAT file (neither HDF5/v7.3 nor v5: {e}); save it with "
             "MATLAB's save(..., '-v7.3') or '-v7'"

@@ -48,7 +48,7 @@ from .pixelwise import (
     mlp_param_slices,
     to_tiles,
 )
-from .tiling import tiled_apply
+from .tiling import check_device, check_image_batch, check_image_values, tiled_apply
 
 
 class INRHSISR(nn.Module):
@@ -95,17 +95,7 @@ class INRHSISR(nn.Module):
         return F.pad(x, (0, pw, 0, ph), mode="replicate") if (ph or pw) else x
 
     def _check_input(self, rgb: torch.Tensor) -> None:
-        c = self.config.in_channels
-        if not torch.is_tensor(rgb) or rgb.dim() != 4 or rgb.shape[1] != c:
-            shape = tuple(rgb.shape) if torch.is_tensor(rgb) else type(rgb).__name__
-            raise ValueError(f"expected an image batch of shape (B, {c}, H, W) with values in "
-                             f"[0, 1], got {shape}; add a batch dimension with rgb[None] and "
-                             f"drop alpha channels (rgb[:, :3])")
-        if not rgb.is_floating_point():
-            raise TypeError(f"expected a floating point tensor in [0, 1], got {rgb.dtype}; "
-                            f"convert integer images with rgb.float() / 255 (8 bit) or / 65535 (16 bit)")
-        if rgb.shape[0] < 1 or rgb.shape[2] < 1 or rgb.shape[3] < 1:
-            raise ValueError(f"expected a non-empty image batch (B, H, W >= 1), got {tuple(rgb.shape)}")
+        check_image_batch(rgb, self.config.in_channels)
 
     def _as_model_dtype(self, rgb: torch.Tensor) -> torch.Tensor:
         """Cast the input to the parameters' dtype (a float64 image into a float32 model is
@@ -306,12 +296,21 @@ class INRHSISR(nn.Module):
 
         Returns:
             ``(B, 31, H, W)``, unclamped.
+
+        Raises:
+            ValueError: NaN/Inf input values, or values far outside [0, 1] (above 1.5: an
+                8-bit image not divided by 255) are refused rather than silently giving NaN
+                or absurd spectra; a ``tile`` that is not a positive integer.
+            TypeError: a numpy array or an ``(H, W, 3)`` image (the message shows the
+                conversion to ``(B, 3, H, W)``).
+            RuntimeError: ``device`` names a CUDA device this machine does not have.
         """
         self._check_input(rgb)
+        check_image_values(rgb)
         was_training = self.training
         self.eval()
         try:
-            dev = torch.device(device) if device is not None else next(self.parameters()).device
+            dev = check_device(device) or next(self.parameters()).device
             return tiled_apply(self, rgb, tile, overlap, batch_size, dev)
         finally:
             self.train(was_training)

@@ -19,8 +19,85 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["window_starts", "blend_ramp", "tiled_apply", "predict_image", "self_ensemble",
+__all__ = ["check_image_batch", "check_image_values", "check_device", "window_starts", "blend_ramp", "tiled_apply", "predict_image", "self_ensemble",
            "DIHEDRAL", "apply_symmetry", "undo_symmetry"]
+
+
+#: Input values above this are refused as "not in [0, 1]" (an 8-bit image not divided by
+#: 255); a little above 1 (resampling overshoot) is accepted as it is.
+MAX_INPUT = 1.5
+
+
+def check_image_batch(rgb, channels: int = 3) -> None:
+    """Raise a one-line error unless ``rgb`` is a floating point tensor ``(B, channels, H, W)``
+    with ``B, H, W >= 1``; a numpy array or an ``(H, W, 3)`` image gets the conversion to use."""
+    if not torch.is_tensor(rgb):
+        shape = getattr(rgb, "shape", None)
+        if shape is not None and len(shape) == 3 and shape[-1] in (3, 4):
+            raise TypeError(f"expected a torch tensor (B, {channels}, H, W) in [0, 1], got a "
+                            f"{type(rgb).__name__} of shape {tuple(shape)} (H, W, channels); "
+                            f"convert it with torch.from_numpy(img[..., :3]).permute(2, 0, 1)[None]"
+                            f".float() / 255 (8 bit; / 65535 for 16 bit)")
+        raise TypeError(f"expected a torch tensor (B, {channels}, H, W) in [0, 1], got a "
+                        f"{type(rgb).__name__}{'' if shape is None else ' of shape ' + str(tuple(shape))}; "
+                        f"convert it with torch.as_tensor(x).float()")
+    if rgb.dim() == 3 and rgb.shape[-1] in (3, 4) and rgb.shape[0] != channels:
+        raise ValueError(f"expected an image batch (B, {channels}, H, W), got {tuple(rgb.shape)}, "
+                         f"which looks like one (H, W, channels) image; use "
+                         f"rgb[..., :3].permute(2, 0, 1)[None]")
+    if rgb.dim() != 4 or rgb.shape[1] != channels:
+        raise ValueError(f"expected an image batch of shape (B, {channels}, H, W) with values in "
+                         f"[0, 1], got {tuple(rgb.shape)}; add a batch dimension with rgb[None] "
+                         f"and drop alpha channels (rgb[:, :3])")
+    if not rgb.is_floating_point():
+        raise TypeError(f"expected a floating point tensor in [0, 1], got {rgb.dtype}; convert "
+                        f"integer images with rgb.float() / 255 (8 bit) or / 65535 (16 bit)")
+    if rgb.shape[0] < 1 or rgb.shape[2] < 1 or rgb.shape[3] < 1:
+        raise ValueError(f"expected a non-empty image batch (B, H, W >= 1), got {tuple(rgb.shape)}")
+
+
+def check_image_values(rgb: torch.Tensor) -> None:
+    """Refuse (ValueError, one line) inputs the models cannot give a meaning to: NaN/Inf
+    values (they spread to every pixel of their window, and with instance norm to the whole
+    image), and values far outside [0, 1] (above :data:`MAX_INPUT`, or below
+    ``-(MAX_INPUT - 1)``: an 8-bit image not divided by 255 gives outputs of 1e8)."""
+    bad = int((~torch.isfinite(rgb)).sum())
+    if bad:
+        raise ValueError(f"the input holds {bad} NaN/Inf values ({bad / rgb.numel():.2%} of them); "
+                         f"the outputs near them would all be NaN: replace them first (e.g. "
+                         f"torch.nan_to_num(rgb, nan=0.0, posinf=1.0, neginf=0.0))")
+    lo, hi = float(rgb.min()), float(rgb.max())
+    if hi > MAX_INPUT or lo < 1 - MAX_INPUT:
+        raise ValueError(f"input values range from {lo:g} to {hi:g}, expected [0, 1]; divide "
+                         f"8-bit images by 255 and 16-bit ones by 65535 first")
+
+
+def check_device(device: torch.device | str | None) -> torch.device | None:
+    """``torch.device(device)``, or a one-line RuntimeError when it names a CUDA device this
+    machine does not have (instead of torch's AssertionError deep inside the call)."""
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device {device!r} is not a device name ({e}); use 'cpu', 'cuda' or "
+                         f"'cuda:N'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {str(device)!r} was asked for, but this machine has no usable "
+                           f"CUDA GPU (torch {torch.__version__}); use device='cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RuntimeError(f"device {str(device)!r} was asked for, but only "
+                           f"{torch.cuda.device_count()} CUDA device(s) exist")
+    return dev
+
+
+def _check_window(tile, overlap) -> None:
+    """``tile`` a positive integer or None, ``overlap`` a non-negative integer."""
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1):
+        raise ValueError(f"tile must be a positive integer number of pixels (or None for the "
+                         f"whole image), got {tile!r}")
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
+        raise ValueError(f"overlap must be a non-negative integer number of pixels, got {overlap!r}")
 
 
 def window_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -57,11 +134,9 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], rgb: torch.Tensor, t
     Memory: besides the input and the output, only ``batch_size`` windows and an
     ``(H, W)`` weight map are held at a time (``tests/test_reliability.py`` measures it).
     """
-    dev = torch.device(device) if device is not None else rgb.device
+    _check_window(tile, overlap)
+    dev = check_device(device) or rgb.device
     B, _, H, W = rgb.shape
-    if tile is not None and tile < 1:
-        raise ValueError(f"tile must be a positive number of pixels (or None for the whole "
-                         f"image), got {tile}")
     if tile is None or (tile >= H and tile >= W):
         return fn(rgb.to(dev)).float().to(rgb.device)
     if not 0 <= overlap < tile:
@@ -102,9 +177,18 @@ def predict_image(model: nn.Module, rgb: torch.Tensor, mode: str = "tiled", tile
 
     Returns:
         ``(B, C, H, W)`` float32 on ``rgb``'s device, unclamped.
+
+    Raises:
+        ValueError, TypeError, RuntimeError: one line for a wrong input (:func:`check_image_batch`,
+            :func:`check_image_values`: NaN/Inf or values far outside [0, 1] are refused, not
+            guessed), a non-integer ``tile``/``overlap``, or a CUDA device this machine lacks.
     """
     if mode not in ("tiled", "whole"):
         raise ValueError(f"mode must be 'tiled' or 'whole', got {mode!r}")
+    check_image_batch(rgb, rgb.shape[1] if torch.is_tensor(rgb) and rgb.dim() == 4 else 3)
+    check_image_values(rgb)
+    _check_window(tile if mode == "tiled" else None, overlap)
+    check_device(device)
     if self_ensemble:
         return _self_ensemble(
             lambda x: predict_image(model, x, mode, tile, overlap, batch_size, device), rgb)

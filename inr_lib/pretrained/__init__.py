@@ -93,14 +93,63 @@ def card(name: str) -> dict[str, Any]:
 
 
 def _read(name: str) -> dict[str, Any]:
-    """The card as stored (not validated: :func:`load` needs only its model and weights)."""
+    """The card as stored (not validated: :func:`load` needs only its model and weights).
+    Only the shipped names are accepted: never a path (``..``, ``/``) or an empty name."""
+    if not isinstance(name, str) or name not in _names():
+        raise PretrainedError(f"no shipped model named {name!r}; available: {_names()} (a shipped "
+                              f"model is named, never given as a path)")
     path = _card_path(name)
-    if not path.is_file():
-        raise PretrainedError(f"no shipped model named {name!r}; available: {_names()}")
+    if path.stat().st_size > _MAX_CARD_BYTES:
+        raise PretrainedError(f"the card {path} is {path.stat().st_size:,} bytes, far larger than "
+                              f"a card; reinstall inr_lib")
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise PretrainedError(f"the card {path} cannot be read: {e}") from None
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PretrainedError(f"the card {path} cannot be read: {' '.join(str(e).split())}") from None
+    if not isinstance(data, dict):
+        raise PretrainedError(f"the card {path} is not a JSON object; reinstall inr_lib")
+    return data
+
+
+_MAX_CARD_BYTES = 16 * 2**20
+
+
+def _weights_path(name: str, info: dict[str, Any]) -> Path:
+    """The weights file a card names: a plain file name inside the weights folder."""
+    where = _card_path(name)
+    weights = info.get("weights")
+    file = weights.get("file") if isinstance(weights, dict) else None
+    if not isinstance(file, str) or not isinstance(weights.get("sha256"), str):
+        raise PretrainedError(f"the card {where} has no valid 'weights' entry (expected "
+                              f"{{\"file\": NAME, \"sha256\": HEX, ...}}); reinstall inr_lib")
+    folder = _root() / "weights"
+    path = folder / file
+    if Path(file).name != file or file in ("", ".", "..") or path.resolve().parent != folder.resolve():
+        raise PretrainedError(f"the card {where} names weights {file!r} outside the weights folder "
+                              f"{folder}; refused (reinstall inr_lib)")
+    return path
+
+
+def _check_card_size(name: str, info: dict[str, Any], path: Path) -> None:
+    """Build the card's model on the ``meta`` device (no memory) and refuse a configuration
+    describing more parameters than the weights file can hold, before anything is allocated."""
+    from ..model.registry import build
+
+    where = _card_path(name)
+    if not isinstance(info.get("arch"), str) or not isinstance(info.get("model_config"), dict):
+        raise PretrainedError(f"the card {where} has no valid 'arch'/'model_config'; reinstall inr_lib")
+    try:
+        with torch.device("meta"):
+            need = sum(p.numel() for p in build(info["arch"], info["model_config"]).parameters())
+    except Exception as e:   # noqa: BLE001 (any invalid configuration: one line naming the card)
+        raise PretrainedError(f"the card {where} has a model configuration this inr_lib cannot "
+                              f"build ({' '.join(str(e).split())[:200]}); reinstall inr_lib") from None
+    have = path.stat().st_size
+    if need > have + 2**20:       # every weight takes at least one byte of the file
+        raise PretrainedError(f"the card {where} describes a model of {need:,} parameters "
+                              f"({need * 4 / 1e9:.1f} GB in float32) but its weights file {path} "
+                              f"has {have:,} bytes: the card was changed or is damaged (nothing "
+                              f"was allocated); reinstall inr_lib")
 
 
 def validate_card(data: dict) -> list[str]:
@@ -143,21 +192,32 @@ def load(name: str, map_location: str | torch.device | None = None) -> nn.Module
     from ..model.registry import build
 
     info = _read(name)
-    path = _root() / "weights" / info["weights"]["file"]
+    path = _weights_path(name, info)
     if not path.is_file():
         raise PretrainedError(f"the weights of {name!r} are missing: {path}; reinstall inr_lib")
+    _check_card_size(name, info, path)
     digest = sha256_file(path)
     if digest != info["weights"]["sha256"]:
         raise PretrainedError(
             f"the weights {path} do not match their card (SHA-256 {digest[:12]}..., card "
             f"{info['weights']['sha256'][:12]}...): the file is damaged or was altered; "
             f"reinstall inr_lib")
-    state = load_file(str(path))          # safetensors: tensors only, no code runs
-    model = build(info["arch"], info["model_config"])
-    model.load_state_dict({k: v.float() for k, v in state.items()})
+    try:
+        state = load_file(str(path))      # safetensors: tensors only, no code runs
+    except Exception as e:   # noqa: BLE001 (SafetensorError and friends: one line naming the file)
+        raise PretrainedError(f"the weights {path} cannot be read as safetensors "
+                              f"({' '.join(str(e).split())[:200]}); reinstall inr_lib") from None
+    try:
+        model = build(info["arch"], info["model_config"])
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+    except (RuntimeError, ValueError, TypeError, KeyError) as e:
+        raise PretrainedError(f"the weights {path} do not fit the model of the card "
+                              f"{_card_path(name)} ({str(e).splitlines()[0][:200]}); reinstall "
+                              f"inr_lib") from None
     model = model.eval().to(map_location or "cpu")
     model.checkpoint_info = {"path": f"pretrained:{name}", "sha256": digest,
-                             "epoch": int(info["training"]["epochs"]), "arch": info["arch"],
+                             "epoch": int((info.get("training") or {}).get("epochs") or 0),
+                             "arch": info["arch"],
                              "train_config": info.get("train_config")}
     return model
 
