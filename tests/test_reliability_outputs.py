@@ -126,7 +126,8 @@ def test_baseline_cnn_does_not_replace_an_existing_run(tmp_path, old_run, synth,
     rc, _, _, errors = run_cli(argv)
     assert rc == 1 and tree(run) == before
     assert errors == [f"error: {run} already holds a training run ({run / 'last.pt'}); continue it "
-                      f"with --resume, replace it with --overwrite, or choose another --out"]
+                      f"with --resume (resume=True), replace it with --overwrite (overwrite=True), "
+                      f"or choose another output folder"]
     assert run_cli(argv + ["--overwrite"])[0] == 0
     assert digest(run / "last.pt") != before["last.pt"]
 

@@ -180,8 +180,8 @@ def _list_many(roots) -> list:
     for r in roots:
         twice = [p for p in seen if Path(p).expanduser().resolve() == Path(r).expanduser().resolve()]
         if twice:
-            raise ValueError(f"the CAVE folder {r} is given twice ({twice[0]} and {r}); give each "
-                             f"folder once")
+            spelled = f" (as {twice[0]} and {r})" if str(twice[0]) != str(r) else ""
+            raise ValueError(f"the CAVE folder {r} is given twice{spelled}; give each folder once")
         seen.append(r)
     scenes: dict = {}
     for r in roots:

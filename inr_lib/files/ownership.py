@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from .atomic import atomic_write
 
-__all__ = ["entries_of", "write_manifest", "not_owned", "require_owned", "NotOwnedError"]
+__all__ = ["NotOwnedError", "entries_of", "not_owned", "require_owned", "write_manifest"]
 
 
 class NotOwnedError(FileExistsError):

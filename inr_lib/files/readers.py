@@ -343,7 +343,6 @@ _MAT_BYTES = {"double": 8, "single": 4, "int8": 1, "uint8": 1, "int16": 2, "uint
 
 def _read_mat_v5(path: Path, wanted: list) -> MatData:
     import scipy.io
-
     from scipy.io.matlab import MatReadError
 
     need = 0
