@@ -182,7 +182,7 @@ def _check_float32_range(path: Path, cube_key: str, cube: np.ndarray) -> None:
     if cube.size and cube.dtype.kind == "f":
         with np.errstate(all="ignore"):
             peak = float(np.nanmax(np.abs(cube)))
-        if peak > float(np.finfo(np.float32).max):
+        if np.isfinite(peak) and peak > float(np.finfo(np.float32).max):   # NaN/Inf: refused later
             raise DataFormatError(f"{path}: {cube_key!r} has values up to {peak:.3g}, beyond the "
                                   f"float32 range (3.4e38) the cube is kept in; the file is "
                                   f"damaged or does not hold radiance")
