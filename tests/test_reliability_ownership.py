@@ -16,15 +16,7 @@ from inr_lib.data import download_cave, ensure_synthetic_cave, list_cave_scenes
 from inr_lib.files.checkpoints import CheckpointError, load_model, save_checkpoint
 
 
-def _tiny() -> str:
-    """The tiny training preset, by name where the presets are found, else by its file."""
-    import inr_lib
-    from inr_lib.train.loop import list_presets
-
-    return "tiny" if "tiny" in list_presets() else str(Path(inr_lib.__file__).parent / "configs" / "tiny.yaml")
-
-
-TINY = _tiny()
+TINY = "tiny"    # the tiny training preset
 
 
 def files_of(folder: Path) -> dict:
