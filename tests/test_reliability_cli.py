@@ -117,7 +117,7 @@ def test_cuda_asked_for_on_a_cpu_only_machine(tmp_path, tiny_ckpt, capsys, monke
 
 def test_predict_rejects_a_nonpositive_tile():
     model = build_model("tiny")
-    with pytest.raises(ValueError, match="tile must be a positive number of pixels"):
+    with pytest.raises(ValueError, match="tile must be a positive integer number of pixels"):
         model.predict(torch.rand(1, 3, 8, 8), tile=0, overlap=0)
 
 

@@ -14,6 +14,7 @@ each mapped back.
 """
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Callable
 
 import torch
@@ -93,10 +94,10 @@ def check_device(device: torch.device | str | None) -> torch.device | None:
 
 def _check_window(tile, overlap) -> None:
     """``tile`` a positive integer or None, ``overlap`` a non-negative integer."""
-    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1):
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, Integral) or tile < 1):
         raise ValueError(f"tile must be a positive integer number of pixels (or None for the "
                          f"whole image), got {tile!r}")
-    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
+    if isinstance(overlap, bool) or not isinstance(overlap, Integral) or overlap < 0:
         raise ValueError(f"overlap must be a non-negative integer number of pixels, got {overlap!r}")
 
 
