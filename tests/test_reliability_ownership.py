@@ -79,6 +79,31 @@ def test_train_refuses_an_out_folder_with_run_files_but_no_last_pt(tmp_path, run
     assert len(errors) == 1 and "config.yaml" in errors[0] and "--overwrite" in errors[0]
 
 
+def test_a_run_killed_before_its_first_checkpoint_starts_again_without_overwrite(tmp_path):
+    from inr_lib.files.outputs import RUN_CONFIG_MARKER, check_run_folder
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text(RUN_CONFIG_MARKER + "epochs: 1\n")   # what a run writes
+    (out / "log.jsonl").write_text("")                                    # no epoch finished
+    for resume in (False, True):
+        check_run_folder(out, resume=resume)                              # provably ours: allowed
+    (out / "log.jsonl").write_text('{"epoch": 1}\n')                      # a finished epoch
+    with pytest.raises(FileExistsError, match="no last.pt"):
+        check_run_folder(out, resume=True)
+
+
+def test_a_run_writes_the_marker_it_is_recognised_by(tmp_path, train_val):
+    from inr_lib.files.outputs import RUN_CONFIG_MARKER
+    from inr_lib.train import TrainConfig, train
+
+    train_scenes, val_scenes = train_val
+    cfg = TrainConfig.preset("tiny").replace(epochs=1, crop_size=16, batch_size=2)
+    train(cfg, train_scenes, val_scenes, tmp_path / "run", device="cpu", progress=False)
+    assert (tmp_path / "run" / "config.yaml").read_text().startswith(RUN_CONFIG_MARKER)
+    assert TrainConfig.load(tmp_path / "run" / "config.yaml").epochs == 1
+
+
 # ------------------------------------------------------------------- (4) --json onto the run
 @pytest.mark.parametrize("name", ["last.pt", "config.yaml", "best.pt", "log.jsonl"])
 def test_baseline_cnn_json_onto_its_own_run_file_is_refused_before_training(tmp_path, run_cli,

@@ -21,10 +21,14 @@ from typing import Callable, Mapping
 from .images import PNG_MARKER
 
 __all__ = ["OutputError", "check_outputs", "check_run_folder", "data_folders", "RUN_FILES",
+           "RUN_CONFIG_MARKER",
            "same_file", "written_by_inr_lib", "free_space_problem", "PNG_MARKER"]
 
 #: The files of a training run folder (``last.pt`` is the one that makes it resumable).
 RUN_FILES = ("last.pt", "best.pt", "config.yaml", "log.jsonl", "data.json")
+#: First line of every ``config.yaml`` a run writes: the proof that a folder holding only it
+#: and an empty ``log.jsonl`` is a run of the library killed before its first checkpoint.
+RUN_CONFIG_MARKER = "# run configuration written by inr_lib train\n"
 
 
 class OutputError(ValueError):
@@ -157,7 +161,7 @@ def check_run_folder(out: str | os.PathLike, resume: bool = False, overwrite: bo
                               f"with --resume (resume=True), replace it with --overwrite "
                               f"(overwrite=True), or choose another output folder")
     found = [n for n in RUN_FILES if (out / n).exists() or (out / n).is_symlink()]
-    if found and not last.is_file() and not overwrite:
+    if found and not last.is_file() and not overwrite and not _unstarted_run(out, found):
         raise FileExistsError(f"{label} {out} holds {', '.join(found)} but no last.pt, so it is "
                               f"not a run that can be continued, and these files would be "
                               f"replaced; pass --overwrite (overwrite=True) to replace them, or "
@@ -165,6 +169,22 @@ def check_run_folder(out: str | os.PathLike, resume: bool = False, overwrite: bo
     special = [n for n in RUN_FILES if (out / n).exists() and not (out / n).is_file()]
     if special:
         raise OutputError(not_regular(label, out / special[0]))
+
+
+def _unstarted_run(out: Path, found: list) -> bool:
+    """Whether the run files ``found`` in ``out`` are provably a run of the library killed
+    before its first checkpoint: its marked ``config.yaml`` and an empty ``log.jsonl`` only
+    (nothing of value to lose; a new run, or ``--resume``, starts it again)."""
+    try:
+        if not set(found) <= {"config.yaml", "log.jsonl"} or "config.yaml" not in found:
+            return False
+        with open(out / "config.yaml", encoding="utf-8") as f:
+            if f.readline() != RUN_CONFIG_MARKER.rstrip("\n") + "\n":
+                return False
+        log = out / "log.jsonl"
+        return not log.exists() or (log.is_file() and not log.is_symlink() and log.stat().st_size == 0)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def not_regular(label: str, path: Path) -> str:

@@ -63,7 +63,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from ..data.patches import PatchDataset
 from ..files import checkpoints as ckpt_lib
 from ..files.atomic import atomic_write, remove_stale_temp_files
-from ..files.outputs import check_run_folder, free_space_problem
+from ..files.outputs import RUN_CONFIG_MARKER, check_run_folder, free_space_problem
 from ..model import registry as archs
 from ..model.basis import target_bands, target_wavelengths
 
@@ -718,7 +718,7 @@ def _begin_run(run: _Run, history: list) -> None:
     if run.start_epoch == 0:
         for old in (run.last_path, run.best_path):
             old.unlink(missing_ok=True)
-    text = yaml.safe_dump(run.cfg.to_dict(), sort_keys=False)
+    text = RUN_CONFIG_MARKER + yaml.safe_dump(run.cfg.to_dict(), sort_keys=False)
     atomic_write(run.out_dir / "config.yaml", lambda f: f.write(text.encode()))
     log = "".join(json.dumps(r) + "\n" for r in history)
     atomic_write(run.log_path, lambda f: f.write(log.encode()))
