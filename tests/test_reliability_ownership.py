@@ -4,6 +4,7 @@ would meet it) and checks that the user's files are intact and the message says 
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
 import zipfile
@@ -14,7 +15,6 @@ import pytest
 from inr_lib import build_model
 from inr_lib.data import download_cave, ensure_synthetic_cave, list_cave_scenes
 from inr_lib.files.checkpoints import CheckpointError, load_model, save_checkpoint
-
 
 TINY = "tiny"    # the tiny training preset
 
@@ -60,6 +60,10 @@ def test_an_outdated_synthetic_dataset_that_is_all_ours_is_regenerated(tmp_path)
     assert len(ensure_synthetic_cave(root, n_scenes=2, size=16)) == 2
     next(root.rglob("*_ms_07.png")).unlink()          # damaged, still only our files
     assert len(ensure_synthetic_cave(root, n_scenes=2, size=16)) == 2
+    manifest = json.loads((root / "SYNTHETIC.json").read_text())
+    del manifest["entries"]                            # a manifest written before it listed them:
+    (root / "SYNTHETIC.json").write_text(json.dumps(manifest))   # its scenes imply the entries
+    assert len(ensure_synthetic_cave(root, n_scenes=1, size=16)) == 1
 
 
 # ------------------------------------------------------------------- (3) run files, no last.pt
