@@ -16,8 +16,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from inr_lib.data import (CAVE_URL, DataFormatError, DownloadError, default_data_root,  # noqa: E402
-                          download_cave, list_cave_scenes)
+from inr_lib.data import (
+    CAVE_URL,
+    DataFormatError,
+    DownloadError,
+    default_data_root,
+    download_cave,
+    list_cave_scenes,
+)
 
 #: environment variable overriding the archive's URL
 URL_ENV = "INR_CAVE_URL"

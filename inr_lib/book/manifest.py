@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 #: environment variable naming the manifest folder
 ENV = "INR_BOOK_MANIFEST"
 
-__all__ = ["ENV", "record", "entry", "read", "check", "book_chapters"]
+__all__ = ["ENV", "book_chapters", "check", "entry", "read", "record"]
 
 
 def record(bk: Any) -> Path | None:
