@@ -118,3 +118,22 @@ def test_data_step_puts_real_scenes_where_the_book_looks(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[:2] == ["cave", str(tmp_path / "data" / "cave")]
     assert "['balloons', 'fake_and_real_peppers']" in r.stdout
+
+
+def test_cards_print_a_runnable_command_without_development_paths(capsys):
+    """Cards keep their recorded provenance; what is printed names $INR_DATA/cave, the split
+    and the scenes, never the folders of the machine that trained the model."""
+    from inr_lib import pretrained
+    from inr_lib.cli import main
+
+    for name in pretrained.available():
+        recorded = pretrained.card(name)["command"]
+        shown = pretrained.runnable_command(recorded)
+        assert "cave:$INR_DATA/cave" in shown and "../" not in shown and "#" not in shown
+        assert shown.split("--data")[0] == recorded.split("--data")[0]   # the rest is as recorded
+    assert "../shared" in pretrained.card("small")["data"]["folders"]   # provenance untouched
+    assert main(["models", "--card", "small"]) == 0
+    out = capsys.readouterr().out
+    assert "../shared" not in out and "--data cave:$INR_DATA/cave --split dev18" in out
+    assert "split dev18: 16 training scenes, test scenes chart_and_stuffed_toy, fake_and_real_peppers" in out
+    assert pretrained.wall_time("small") in pretrained.label("small")
