@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Sequence, Union, cast
 
 import numpy as np
 
@@ -356,8 +356,9 @@ class CameraPipeline:
         if _is_torch(lin):
             import torch
 
-            g = torch.as_tensor(1.0 / self.gamma, dtype=lin.dtype, device=lin.device)
-            return lin.pow(g.view(3, 1, 1))
+            t = cast("torch.Tensor", lin)
+            g = torch.as_tensor(1.0 / self.gamma, dtype=t.dtype, device=t.device)
+            return t.pow(g.view(3, 1, 1))
         return np.power(lin, (1.0 / self.gamma).astype(lin.dtype)[:, None, None])
 
 
