@@ -12,7 +12,7 @@ export OMP_NUM_THREADS ?= 1
 # notebooks run on this checkout's .venv kernel, whatever other kernels the user has
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 
-.PHONY: test book install clean clean-book unit assignment teacher-kit slides
+.PHONY: test book book-publish install clean clean-book unit assignment teacher-kit slides
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,15 @@ book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going --builder html
 	$(PY) tools/check_html.py _build/html
 	@echo "Book built: file://$(CURDIR)/_build/html/index.html"
+
+## make book-publish: the book as published (.github/workflows/book.yml): `make book` with every
+## chapter recording the data it used (build manifest in _build/manifest), then one line naming
+## the chapters that fell back to synthetic data, if any (fails). Real CAVE: $INR_DATA/cave
+## (python tools/fetch_data.py puts it there).
+book-publish: $(STAMP)
+	rm -rf _build/manifest
+	INR_BOOK_MANIFEST=$(CURDIR)/_build/manifest $(MAKE) book
+	$(PY) tools/check_publish.py _build/manifest
 
 clean-book:
 	rm -rf _build

@@ -206,7 +206,8 @@ def _print_card(name: str) -> int:
 
     c = pretrained.card(name)
     print(pretrained.label(name))
-    print(f"retrain: {c['command']}")
+    print(pretrained.data_note(name))
+    print(f"retrain (real CAVE in $INR_DATA/cave): {pretrained.runnable_command(c['command'])}")
     print(f"code: commit {c['code_commit'][:12]}; weights: {c['weights']['file']} "
           f"({c['weights']['dtype']}, sha256 {c['weights']['sha256'][:12]}...)")
     row = pretrained.summary([name], baselines=())[0]

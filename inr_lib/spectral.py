@@ -26,16 +26,30 @@ Named responses (see :func:`list_responses`):
 ``"Nikon 5100 (NPL)"`` (alias ``"nikon5100"``)
     a measured camera, as shipped by colour-science.
 
+Named camera pipelines (see :func:`list_pipelines`, :func:`render_rgb`) turn spectra into the
+8-bit-style RGB a camera writes: a linear ``(31, 3)`` response, clipping to [0, 1], then a
+per-channel tone curve ``x ** (1 / gamma)``:
+
+``"cave-rgb"``
+    fitted by least squares to the CAVE database's own ``*_RGB.bmp`` images against their
+    bands (``tools/fit_camera_pipeline.py``; the data, the fit's protocol and its per-scene
+    errors in 8-bit codes are in ``inr_lib/pipelines/cave-rgb.json``).
+``"cie1964-linear"``
+    the sum-normalised CIE 1964 projection with no tone curve (``project(hsi, "cie1964")``).
+
 colour-science also ships "Sigma SDMerill (NPL)", but it is measured only up to 680 nm; it is
 left out because it does not cover 400..700 nm (extrapolating a camera curve would be invented
 data). Any other curve can be read with :func:`load_response`.
 """
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Sequence, Union, cast
 
 import numpy as np
 
@@ -49,6 +63,10 @@ __all__ = [
     "normalise_response",
     "project",
     "srgb_preview",
+    "CameraPipeline",
+    "list_pipelines",
+    "get_pipeline",
+    "render_rgb",
 ]
 
 #: The 31 band centres in nm: 400, 410, ..., 700 (read-only).
@@ -310,3 +328,69 @@ def srgb_preview(hsi: ArrayLike, white_balance: bool = True, exposure: float = 1
     lin = np.clip(lin * exposure, 0.0, 1.0)
     srgb = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.power(lin, 1 / 2.4) - 0.055)
     return srgb.astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# camera pipelines: spectra -> the RGB a camera writes
+
+
+@dataclass(frozen=True)
+class CameraPipeline:
+    """Spectra -> camera RGB: ``clip(hsi @ response, 0, 1) ** (1 / gamma)`` per channel.
+
+    Attributes:
+        name: the pipeline's name (:func:`list_pipelines`).
+        response: ``(31, 3)`` float64 linear response at :data:`WAVELENGTHS` (applied as is).
+        gamma: ``(3,)`` per-channel tone-curve exponents (1 = linear).
+        info: what the pipeline is and, for a fitted one, the fit's protocol and errors.
+    """
+
+    name: str
+    response: np.ndarray
+    gamma: np.ndarray
+    info: dict
+
+    def __call__(self, hsi: ArrayLike) -> ArrayLike:
+        """RGB in [0, 1] of ``(31, H, W)`` / ``(B, 31, H, W)`` spectra (numpy or torch)."""
+        lin = project(hsi, self.response, normalise="none", clip=True)
+        if _is_torch(lin):
+            import torch
+
+            t = cast("torch.Tensor", lin)
+            g = torch.as_tensor(1.0 / self.gamma, dtype=t.dtype, device=t.device)
+            return t.pow(g.view(3, 1, 1))
+        return np.power(lin, (1.0 / self.gamma).astype(lin.dtype)[:, None, None])
+
+
+#: pipelines stored as data in ``inr_lib/pipelines/<name>.json``
+_PIPELINE_FILES = ("cave-rgb",)
+
+
+def list_pipelines() -> list[str]:
+    """Names accepted by :func:`get_pipeline`."""
+    return [*_PIPELINE_FILES, "cie1964-linear"]
+
+
+@lru_cache(maxsize=None)
+def get_pipeline(name: str = "cave-rgb") -> CameraPipeline:
+    """The named :class:`CameraPipeline` (see the module docstring)."""
+    if name == "cie1964-linear":
+        return CameraPipeline(name, normalise_response("cie1964", "sum"), np.ones(3),
+                              {"description": "sum-normalised CIE 1964 projection, no tone curve"})
+    if name not in _PIPELINE_FILES:
+        raise KeyError(f"unknown camera pipeline {name!r}; expected one of {list_pipelines()}")
+    data = json.loads(resources.files("inr_lib").joinpath("pipelines", f"{name}.json").read_text())
+    response = np.asarray(data["response"], dtype=np.float64)
+    gamma = np.asarray(data["gamma"], dtype=np.float64)
+    if response.shape != (WAVELENGTHS.size, 3) or gamma.shape != (3,):
+        raise ValueError(f"inr_lib/pipelines/{name}.json: expected a (31, 3) response and 3 "
+                         f"gammas, found {response.shape} and {gamma.shape}; reinstall inr_lib")
+    response.flags.writeable = gamma.flags.writeable = False
+    info = {k: v for k, v in data.items() if k not in ("response", "gamma")}
+    return CameraPipeline(name, response, gamma, info)
+
+
+def render_rgb(hsi: ArrayLike, pipeline: str = "cave-rgb") -> ArrayLike:
+    """The RGB (in [0, 1]) that the named camera pipeline makes of ``hsi`` (see
+    :class:`CameraPipeline`); ``render_rgb(hsi, "cie1964-linear")`` is ``project(hsi)``."""
+    return get_pipeline(pipeline)(hsi)

@@ -20,7 +20,7 @@ from inr_lib.data import (
     split_available,
     synthetic,
 )
-from inr_lib.spectral import WAVELENGTHS, normalise_response, project
+from inr_lib.spectral import WAVELENGTHS, get_pipeline, normalise_response, project, render_rgb
 
 
 def tree_digest(root: Path) -> str:
@@ -52,7 +52,8 @@ def test_default_set_layout_and_speed(default_set):
         assert d.parent.name == d.name  # nested layout <name>_ms/<name>_ms
         assert len(list(d.glob("*_ms_[0-3][0-9].png"))) == 31
         info = json.loads((d / "synthetic.json").read_text())
-        assert info["response"] == "cie1964" and info["illuminant"] == "D65"
+        assert info["response"] == "cave-rgb" and info["illuminant"] == "D65"
+        assert info["version"] == 2  # RGB through the fitted pipeline: caches of version 1 are rebuilt
 
 
 def test_bit_for_bit_deterministic(default_set, tmp_path):
@@ -71,9 +72,11 @@ def test_scenes_are_plausible(default_set):
         scene = load_cave_scene(s.path)
         assert isinstance(scene, Scene) and scene.meta["band_bitdepths"] == [16]
         assert scene.hsi.max() == 1.0 and 0.005 < scene.hsi.mean() < 0.5
-        # the BMP is the cie1964 'sum' projection of the stored 16-bit cube, rounded to 8 bits
-        rgb = project(scene.hsi, "cie1964", "sum")
+        # the BMP is the "cave-rgb" pipeline of the stored 16-bit cube, rounded to 8 bits
+        rgb = render_rgb(scene.hsi, "cave-rgb")
         assert np.abs(rgb - scene.rgb).max() <= 0.5 / 255 + 1e-6
+        # gamma-encoded like CAVE's own RGB, not linear: mid-tones are well above a linear projection
+        assert scene.rgb.mean() > project(scene.hsi, "cie1964", "sum").mean() * 1.3
         # spectra are smooth-ish mixtures of measured reflectances, not noise
         assert np.abs(np.diff(scene.hsi, axis=0)).mean() < 0.05
 
@@ -84,6 +87,20 @@ def test_metameric_blacks_are_invisible():
     blacks = synthetic._metameric_blacks(illum, r)
     assert blacks.shape[1] == 31 and np.abs(blacks).max() == 1.0
     np.testing.assert_allclose((illum * blacks) @ r, 0.0, atol=1e-12)
+
+
+def test_metamers_are_invisible_to_the_fitted_pipeline():
+    camera = get_pipeline("cave-rgb")
+    illum = synthetic._illuminant("D65")
+    blacks = synthetic._metameric_blacks(illum, camera.response)
+    np.testing.assert_allclose((illum * blacks) @ camera.response, 0.0, atol=1e-12)
+
+
+def test_old_linear_rgb_is_kept_by_name(tmp_path):
+    """response="cie1964" still makes the version-1 kind of RGB: the linear projection."""
+    d = make_synthetic_cave(tmp_path, n_scenes=1, size=32, response="cie1964")[0]
+    scene = load_cave_scene(d)
+    assert np.abs(project(scene.hsi, "cie1964", "sum") - scene.rgb).max() <= 0.5 / 255 + 1e-6
 
 
 def test_rgb_does_not_determine_the_spectrum(default_set):

@@ -174,7 +174,8 @@ TYPED_MODULES = ["__init__", "cli", "runtime", "spectral", "pretrained/__init__"
                  "model/inr", "model/pixelwise", "model/registry", "model/tiling",
                  "train/loop", "evaluation/metrics", "evaluation/scoring",
                  "files/atomic", "files/checkpoints", "files/images", "files/outputs", "files/readers",
-                 "book/__init__", "book/figures", "book/folds", "book/heldout", "book/runs", "book/zoo",
+                 "book/__init__", "book/figures", "book/folds", "book/heldout", "book/manifest", "book/runs",
+                 "book/zoo",
                  "data/cave", "data/cave_splits", "data/download", "data/ntire2018", "data/nus",
                  "data/patches", "data/roots", "data/scene", "data/spec", "data/synthetic", "book/quiz"]
 

@@ -282,6 +282,7 @@ def setup(chapter: str, profile: str | None = "auto", *, gpu: bool = False, driv
     source = "real CAVE" if root.kind == "cave" else "synthetic CAVE-layout data"
     bk = Book(chapter=str(chapter), profile=prof, device=device, data=root, source=source,
               root=repo, runs=runs, colab=colab)
+    manifest.record(bk)   # publish builds: which data this chapter used (INR_BOOK_MANIFEST)
     if shorten_output or (shorten_output is None and "ipykernel" in sys.modules):
         short_paths()
     if verbose:
@@ -363,6 +364,7 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
 
 
 # the run helpers print paths with shorten() above, hence imported last
+from . import manifest  # noqa: E402
 from .runs import (Evaluations, evaluate_checkpoint, installed_from,  # noqa: E402
                    repository_files, run_cli, scene_folder, sha256)
 

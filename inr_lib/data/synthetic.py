@@ -22,9 +22,14 @@ bytes. How a scene is made (``rng`` seeded with ``(seed, scene index)``):
    ``colour.SDS_ILLUMINANTS``), a light optical blur (Gaussian, sigma 0.7 px) which also
    mixes spectra across region edges; exposure scaled so the brightest 0.5 % of pixels
    saturate (clipped at 1, as a sensor would), quantised to 16 bits.
-6. **RGB**: ``inr_lib.spectral.project(hsi, response, normalise="sum")`` of the quantised
-   cube (the ``"cie1964"`` response by default), rounded to 8 bits, no gamma. What was used
-   is written to ``synthetic.json`` in each scene folder and to ``SYNTHETIC.json`` at the root.
+6. **RGB**: the quantised cube through a camera pipeline, rounded to 8 bits. The default,
+   ``"cave-rgb"`` (:func:`inr_lib.spectral.get_pipeline`), is fitted to how CAVE's own
+   ``*_RGB.bmp`` images relate to their bands (a linear response, then a tone curve), so a
+   model trained on CAVE sees the kind of RGB it was trained on. ``response`` may also name a
+   plain response (e.g. ``"cie1964"``: the linear sum-normalised projection of version 1).
+   The metameric blacks of step 4 are invisible to the pipeline's linear response, hence to
+   the RGB. What was used is written to ``synthetic.json`` in each scene folder and to
+   ``SYNTHETIC.json`` at the root.
 
 Where the data live (real CAVE if present, else this dataset made on demand) is
 :mod:`inr_lib.data.roots`.
@@ -41,7 +46,8 @@ from pathlib import Path
 import numpy as np
 
 from ..files.ownership import require_owned, write_manifest
-from ..spectral import WAVELENGTHS, get_response, normalise_response, project
+from ..spectral import (WAVELENGTHS, CameraPipeline, get_pipeline, get_response, list_pipelines,
+                        normalise_response)
 
 __all__ = [
     "PHOTOS",
@@ -55,7 +61,8 @@ __all__ = [
 #: scikit-image sample photographs used for spatial structure (all ship with the wheel).
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle", "immunohistochemistry",
           "colorwheel")
-_VERSION = 1
+# 2: RGB through the fitted "cave-rgb" camera pipeline (1: linear CIE 1964 projection)
+_VERSION = 2
 _MANIFEST = SYNTHETIC_MANIFEST = "SYNTHETIC.json"
 _SRGB_TO_Y = np.array([0.2126, 0.7152, 0.0722])
 
@@ -171,7 +178,14 @@ def _endmembers(target: np.ndarray, lib_rgb: np.ndarray, rng) -> np.ndarray:
     return best
 
 
-def _scene_cube(photo: np.ndarray, size: int, rng, illum, resp_sum, lib, blacks) -> tuple:
+def _camera(response: str) -> CameraPipeline:
+    """A named camera pipeline, or a plain response as its sum-normalised linear projection."""
+    if response in list_pipelines():
+        return get_pipeline(response)
+    return CameraPipeline(response, normalise_response(response, "sum"), np.ones(3), {})
+
+
+def _scene_cube(photo: np.ndarray, size: int, rng, illum, camera, lib, blacks) -> tuple:
     from scipy.ndimage import gaussian_filter
     from skimage.segmentation import slic
 
@@ -206,7 +220,7 @@ def _scene_cube(photo: np.ndarray, size: int, rng, illum, resp_sum, lib, blacks)
     cube = np.clip(cube / max(float(np.percentile(cube.max(axis=0), 99.5)), 1e-12), 0.0, 1.0)
     q = np.round(cube * 65535.0).astype(np.uint16)
     hsi = q.astype(np.float32) / np.float32(65535)  # what load_cave_scene will return
-    rgb = project(hsi, resp_sum, normalise="none", clip=True)
+    rgb = camera(hsi)
     rgb8 = np.round(rgb * 255.0).astype(np.uint8).transpose(1, 2, 0)
     return q, rgb8, n_regions
 
@@ -218,7 +232,7 @@ def _write_png16(path: Path, band: np.ndarray) -> None:
 
 
 def make_synthetic_cave(root: str | os.PathLike, n_scenes: int = 8, size: int = 128, seed: int = 0,
-                        response: str = "cie1964", illuminant: str = "D65") -> list:
+                        response: str = "cave-rgb", illuminant: str = "D65") -> list:
     """Write ``n_scenes`` synthetic scenes in the CAVE nested layout under ``root``.
 
     Args:
@@ -227,7 +241,9 @@ def make_synthetic_cave(root: str | os.PathLike, n_scenes: int = 8, size: int = 
             different crops.
         size: height = width of every scene, pixels.
         seed: the only source of randomness; same arguments -> identical bytes.
-        response: response name for the RGB image (see :func:`inr_lib.spectral.get_response`).
+        response: how the RGB image is made: a camera pipeline name
+            (:func:`inr_lib.spectral.list_pipelines`; default ``"cave-rgb"``) or a response
+            name (:func:`inr_lib.spectral.get_response`; its linear projection).
         illuminant: a key of ``colour.SDS_ILLUMINANTS`` (``"D65"``, ``"A"``, ...).
 
     Returns:
@@ -240,13 +256,15 @@ def make_synthetic_cave(root: str | os.PathLike, n_scenes: int = 8, size: int = 
     root = Path(root).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     illum = _illuminant(illuminant)
-    resp_sum = normalise_response(response, "sum")
+    camera = _camera(response)
     names, lib = reflectance_library()
-    blacks = _metameric_blacks(illum, resp_sum)
+    blacks = _metameric_blacks(illum, camera.response)
     photos = {}
     params = {"generator": "inr_lib.data.synthetic", "version": _VERSION, "seed": seed,
               "size": size, "n_scenes": n_scenes, "response": response,
-              "rgb": "project(hsi, response, normalise='sum'), clipped, rounded to 8 bits, no gamma",
+              "rgb": ("clip(hsi @ pipeline response, 0, 1) ** (1 / gamma), rounded to 8 bits"
+                      if response in list_pipelines() else
+                      "project(hsi, response, normalise='sum'), clipped, rounded to 8 bits, no gamma"),
               "illuminant": illuminant, "hsi": "radiance / 99.5th percentile of per-pixel max, clipped to [0, 1], rounded to 16 bits",
               "reflectances": len(names)}
     out = []
@@ -255,7 +273,7 @@ def make_synthetic_cave(root: str | os.PathLike, n_scenes: int = 8, size: int = 
         if photo_name not in photos:
             photos[photo_name] = _photo(photo_name)
         rng = np.random.default_rng([seed, i])
-        q, rgb8, n_regions = _scene_cube(photos[photo_name], size, rng, illum, resp_sum, lib, blacks)
+        q, rgb8, n_regions = _scene_cube(photos[photo_name], size, rng, illum, camera, lib, blacks)
         name = f"synth{i:02d}_{photo_name}"
         folder = root / f"{name}_ms" / f"{name}_ms"
         folder.mkdir(parents=True, exist_ok=True)
@@ -331,7 +349,7 @@ def _listed_entries(root: Path) -> list | None:
 
 
 def ensure_synthetic_cave(root: str | os.PathLike, n_scenes: int = 8, size: int = 128, seed: int = 0,
-                          response: str = "cie1964", illuminant: str = "D65") -> list:
+                          response: str = "cave-rgb", illuminant: str = "D65") -> list:
     """Reuse the synthetic dataset at ``root`` if it was made with these arguments, else make it.
 
     Creation happens in a temporary sibling folder that is renamed to ``root`` at the end,

@@ -22,6 +22,7 @@ The training configs are in ``configs/`` next to this file; ``tools/train_zoo.sh
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,7 +32,7 @@ from torch import nn
 
 __all__ = ["available", "card", "load", "validate_card", "label", "summary", "first_available",
            "baseline", "scores", "inference", "reconstruct", "scene_scores", "PretrainedError",
-           "CARD_KEYS", "METRICS"]
+           "CARD_KEYS", "METRICS", "wall_time", "runnable_command", "data_note"]
 
 #: Keys every card has (``validate_card`` checks them and their types).
 CARD_KEYS: dict[str, type] = {
@@ -309,6 +310,31 @@ def label(name: str) -> str:
             f"{d['split']} test "
             f"({len(d['test_scenes'])} scenes, full images, {mode}): {m['psnr']:.2f} dB, "
             f"SAM {m['sam']:.2f} deg.")
+
+
+def wall_time(name: str) -> str:
+    """A shipped model's training wall time as :func:`label` prints it (``"1 h 55 min"``)."""
+    return _minutes(card(name)["training"]["wall_time_s"])
+
+
+#: where a reader keeps real CAVE (``inr_lib.data.download_cave`` puts it there)
+READER_CAVE = "$INR_DATA/cave"
+
+
+def runnable_command(command: str) -> str:
+    """A card's (or baseline's) recorded command as a reader can run it from the repository
+    root: its ``--data cave:FOLDERS`` (the folders of the machine that trained it) becomes
+    ``--data cave:$INR_DATA/cave`` and a trailing ``# ...`` note is dropped. The card itself
+    keeps the command as recorded (its provenance)."""
+    command = re.sub(r"--data(\s+|=)cave:\S+", f"--data\\1cave:{READER_CAVE}", command)
+    return command.split("   # ", 1)[0].split("  # ", 1)[0].rstrip()
+
+
+def data_note(name: str) -> str:
+    """Which scenes a shipped model was trained and scored on, in one line."""
+    d = card(name)["data"]
+    return (f"data: CAVE split {d['split']}: {len(d['train_scenes'])} training scenes, test scenes "
+            f"{', '.join(d['test_scenes'])}")
 
 
 def _baseline_names() -> list[str]:
