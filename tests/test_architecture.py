@@ -21,8 +21,9 @@ LAYERS = {
     "train": 5,
     "pretrained": 6,
     "book": 7,
-    "cli": 8,
-    "__main__": 9,
+    "commands": 8,
+    "cli": 9,
+    "__main__": 10,
 }
 CORE = ("files", "data", "model", "evaluation", "train", "spectral", "runtime")
 

@@ -169,7 +169,7 @@ def test_notebook_extra_covers_chapter_imports(pyproject):
 
 
 # Modules whose public functions promise full type hints (the package ships py.typed).
-TYPED_MODULES = ["__init__", "cli", "runtime", "spectral", "pretrained/__init__",
+TYPED_MODULES = ["__init__", "cli", "commands", "runtime", "spectral", "pretrained/__init__",
                  "model/basis", "model/baselines", "model/config", "model/encoding", "model/hypernet",
                  "model/inr", "model/pixelwise", "model/registry", "model/tiling",
                  "train/loop", "evaluation/metrics", "evaluation/scoring",

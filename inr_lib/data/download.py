@@ -25,6 +25,7 @@ import http.client
 import os
 import shutil
 import stat
+import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -306,12 +307,14 @@ def _check_is_zip(archive: Path, url: str, downloaded: bool) -> None:
                           "copy, or move it away and call download_cave again to download it")
 
 
-def download_cave(dest: str | os.PathLike, url: str = CAVE_URL, sha256: str | None = None, size: int | None = None,
+def download_cave(dest: str | os.PathLike | None = None, url: str = CAVE_URL, sha256: str | None = None, size: int | None = None,
                   progress: bool = True, force: bool = False, keep_archive: bool = False) -> Path:
     """Download and extract the CAVE database into ``dest``; returns ``Path(dest)``.
 
     Args:
-        dest: folder that will hold ``<scene>_ms/<scene>_ms/...`` (e.g. ``$INR_DATA/cave``).
+        dest: folder that will hold ``<scene>_ms/<scene>_ms/...``; default ``cave`` in the
+            data folder (``$INR_DATA``, else the user's cache folder:
+            :func:`inr_lib.data.default_data_root`), where the book and ``--data auto`` look.
         url: where to fetch ``complete_ms_data.zip`` (default :data:`CAVE_URL`; a mirror or a
             ``file://`` URL of a local copy also works).
         sha256: expected SHA-256 of the zip, checked when given (no official checksum is
@@ -325,8 +328,13 @@ def download_cave(dest: str | os.PathLike, url: str = CAVE_URL, sha256: str | No
 
     Does nothing (no network access) when ``dest`` already holds CAVE scenes. A partial
     ``.part`` download from an earlier call is resumed. See the module docstring for the
-    safety checks. Afterwards ``inr_lib.data.list_cave_scenes(dest)`` finds the scenes.
+    safety checks. Afterwards ``inr_lib.data.list_cave_scenes(dest)`` finds the scenes. With
+    ``progress``, a line on stderr says where the data are.
     """
+    if dest is None:
+        from .roots import default_data_root
+
+        dest = default_data_root() / "cave"
     dest = Path(dest).expanduser()
     if dest.exists() and not dest.is_dir():
         raise DownloadError(f"download_cave: dest {dest} is a file, not a folder; pass the folder "
@@ -336,6 +344,7 @@ def download_cave(dest: str | os.PathLike, url: str = CAVE_URL, sha256: str | No
         raise DownloadError(f"download_cave: url {url!r} does not name a zip file (expected "
                             f"https://.../complete_ms_data.zip or file:///.../complete_ms_data.zip)")
     if not force and dest.is_dir() and _has_scenes(dest):
+        _say(progress, f"CAVE is already in {dest}; nothing downloaded")
         return dest
     try:
         dest.mkdir(parents=True, exist_ok=True)
@@ -371,4 +380,10 @@ def download_cave(dest: str | os.PathLike, url: str = CAVE_URL, sha256: str | No
         )
     if downloaded and not keep_archive:
         archive.unlink()
+    _say(progress, f"CAVE is in {dest}")
     return dest
+
+
+def _say(on: bool, message: str) -> None:
+    if on:
+        print(message, file=sys.stderr)

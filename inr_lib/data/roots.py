@@ -1,8 +1,8 @@
 """Where the data live: real CAVE scenes if present, else the synthetic CAVE-layout dataset.
 
-* ``INR_DATA`` (environment variable) is the data folder; default ``~/.cache/inr_lib``
-  (:func:`default_data_root`). Real CAVE is expected in ``$INR_DATA/cave`` (where
-  ``download_cave(default_data_root() / "cave")`` puts it).
+* ``INR_DATA`` (environment variable) is the data folder; default: the user's cache folder,
+  ``$XDG_CACHE_HOME/inr_lib`` or ``~/.cache/inr_lib`` (:func:`default_data_root`). Real CAVE is
+  expected in ``$INR_DATA/cave`` (where ``download_cave()`` puts it).
 * ``INR_CAVE`` (environment variable, optional): another folder of real CAVE scenes, e.g. a
   development copy kept outside ``INR_DATA`` (the Makefile points it at one when present).
 * Otherwise the synthetic dataset in ``$INR_DATA/synthetic_cave``, made on demand by
@@ -22,8 +22,25 @@ __all__ = ["default_data_root", "DataRoot", "resolve_cave_root"]
 
 
 def default_data_root() -> Path:
-    """``$INR_DATA`` if set, else ``~/.cache/inr_lib`` (not created here)."""
-    return Path(os.environ.get("INR_DATA") or "~/.cache/inr_lib").expanduser()
+    """The data folder (not created here), the first of:
+
+    1. ``$INR_DATA``;
+    2. ``$XDG_CACHE_HOME/inr_lib`` (the XDG base-directory convention);
+    3. ``~/.cache/inr_lib`` when it exists (where earlier releases kept the data) or
+       platformdirs is not installed;
+    4. platformdirs' user cache folder for ``inr_lib`` (``~/Library/Caches/inr_lib`` on macOS,
+       ``%LOCALAPPDATA%\\inr_lib\\Cache`` on Windows, ``~/.cache/inr_lib`` on Linux).
+    """
+    if os.environ.get("INR_DATA"):
+        return Path(os.environ["INR_DATA"]).expanduser()
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "inr_lib"
+    home = Path("~/.cache/inr_lib").expanduser()
+    try:
+        import platformdirs
+    except ImportError:
+        return home
+    return home if home.exists() else Path(platformdirs.user_cache_dir("inr_lib", appauthor=False))
 
 
 class DataRoot(NamedTuple):
@@ -60,7 +77,8 @@ def resolve_cave_root(kind: str | None = None, create: bool = True, *,
                       cave_dirs: Sequence | None = None, **synthetic_kwargs: Any) -> DataRoot:
     """Find the CAVE data to use, in this order:
 
-    1. ``$INR_DATA/cave`` (default ``~/.cache/inr_lib/cave``) holding real CAVE scenes;
+    1. ``$INR_DATA/cave`` (default: ``cave`` in :func:`default_data_root`) holding real CAVE
+       scenes;
     2. ``cave_dirs`` (default: ``$INR_CAVE`` if set) holding real CAVE scenes;
     3. the synthetic dataset ``$INR_DATA/synthetic_cave``, made on demand by
        :func:`~inr_lib.data.ensure_synthetic_cave` (``synthetic_kwargs`` are passed on).
@@ -77,7 +95,7 @@ def resolve_cave_root(kind: str | None = None, create: bool = True, *,
     if kind not in (None, "cave", "synthetic"):
         raise ValueError(f"kind must be None, 'cave' or 'synthetic', found {kind!r}")
     data = default_data_root()
-    env = "INR_DATA" if os.environ.get("INR_DATA") else "default INR_DATA=~/.cache/inr_lib"
+    env = "INR_DATA" if os.environ.get("INR_DATA") else f"the default data folder {data}"
     if kind != "synthetic":
         candidates = [(data / "cave", f"from {env}"), *_other_cave_dirs(cave_dirs)]
         for folder, source in candidates:
@@ -87,7 +105,7 @@ def resolve_cave_root(kind: str | None = None, create: bool = True, *,
             looked = " nor ".join(str(p) for p, _ in candidates)
             raise FileNotFoundError(
                 f"no real CAVE data in {looked}. Get it with "
-                f"inr_lib.data.download_cave({str(data / 'cave')!r}) or set INR_DATA")
+                f"inr_lib.data.download_cave() (into {data / 'cave'}) or set INR_DATA")
     synth = data / "synthetic_cave"
     if create:
         ensure_synthetic_cave(synth, **synthetic_kwargs)

@@ -2,25 +2,42 @@
 (every file is written through :func:`inr_lib.files.atomic.atomic_write`).
 
 * :func:`read_image`: an 8/16-bit PNG, JPEG, BMP, TIFF, ... as ``(3, H, W)`` float32 in [0, 1];
-* :func:`write_cube`: a ``(31, H, W)`` cube as ``.npy`` or ``.h5`` (dataset ``hsi``);
+* :func:`write_cube`: a ``(31, H, W)`` cube as ``.h5`` (dataset ``hsi``), ``.npy`` (plus its
+  sidecar ``<name>.npy.json``) or ``.tif`` (float32, one band per page);
 * :func:`write_preview`: the input RGB beside an sRGB rendering of the cube (PNG).
+
+Every file written here carries a mark that :func:`inr_lib.files.outputs.written_by_inr_lib`
+checks, so that a re-run may replace it: an HDF5 attribute ``inr_lib_version``, the PNG and
+TIFF ``Software`` tag, and for ``.npy`` (whose header holds only ``descr``, ``fortran_order``
+and ``shape``: ``numpy.load`` refuses any other key) the sidecar, which records the SHA-256 of
+the ``.npy`` bytes (:func:`npy_written_by_inr_lib`): a ``.npy`` the user replaced or edited no
+longer matches it and is not replaced without ``--overwrite``.
 """
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .._version import __version__
 from .atomic import atomic_write, sha256_file
 
-__all__ = ["ImageReadError", "read_image", "write_cube", "write_preview", "CUBE_SUFFIXES", "PNG_MARKER"]
+__all__ = ["ImageReadError", "read_image", "write_cube", "write_preview", "cube_sidecar",
+           "npy_written_by_inr_lib", "CUBE_SUFFIXES", "PNG_MARKER", "TIFF_MARKER", "SIDECAR_MARKER"]
 
-CUBE_SUFFIXES = (".h5", ".hdf5", ".npy")
+CUBE_SUFFIXES = (".h5", ".hdf5", ".npy", ".tif", ".tiff")
 #: value of the ``Software`` text chunk of the preview PNGs the library writes (so that a
 #: re-run may replace them, :mod:`inr_lib.files.outputs`)
 PNG_MARKER = "inr_lib preview"
+#: value of the ``Software`` tag of the cube TIFFs the library writes
+TIFF_MARKER = "inr_lib cube"
+#: value of ``written_by`` in the sidecar ``<name>.npy.json`` of a ``.npy`` cube
+SIDECAR_MARKER = "inr_lib cube sidecar"
 
 
 class ImageReadError(ValueError):
@@ -31,8 +48,8 @@ class ImageReadError(ValueError):
 def read_image(path: str | os.PathLike, gray_ok: bool = False) -> tuple[np.ndarray, list]:
     """Read an 8/16-bit PNG, JPEG, BMP, TIFF, ... as ``(3, H, W)`` float32 in [0, 1].
 
-    PNGs and uncompressed 16-bit RGB TIFFs are decoded exactly at their bit depth (16 bits
-    stay 16 bits). An alpha channel is dropped (with a note). Images with an EXIF orientation
+    PNGs and TIFFs (any compression; LZW and JPEG need the imagecodecs package) are decoded
+    exactly at their bit depth (16 bits stay 16 bits). An alpha channel is dropped (with a note). Images with an EXIF orientation
     tag (cameras, phones; PNG included) are turned upright, as image viewers show them (with a
     note). Any size is read if it fits in memory (Pillow's decompression-bomb limit is replaced
     by a memory check). Greyscale images are refused unless ``gray_ok``, in which case the
@@ -69,15 +86,15 @@ def _read_pixels(path: Path, notes: list) -> tuple[np.ndarray, int, int]:
 
         values, depth = read_png(path)
         return values, 2 ** depth - 1, _exif_orientation(path)
+    tiff = _read_tiff(path)
+    if tiff is not None:
+        return tiff
     from PIL import UnidentifiedImageError
 
     try:
         with _open_any_size(path) as im:
             _check_image_memory(path, im.width, im.height)
             orientation = im.getexif().get(0x0112, 1)   # EXIF Orientation (cameras, phones)
-            sixteen = _read_tiff16(path, im)
-            if sixteen is not None:
-                return sixteen, 65535, orientation
             values, mode = _pillow_values(im, notes)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         if isinstance(e, ImageReadError):
@@ -145,32 +162,42 @@ def _check_image_memory(path: Path, width: int, height: int) -> None:
                              f"downscale it with --size H W")
 
 
-def _read_tiff16(path: Path, im):
-    """The samples of an uncompressed 16-bit RGB(A) TIFF as ``(H, W, C)`` uint16 (Pillow
-    would reduce them to 8 bits); None for any other image. A compressed 16-bit RGB TIFF is
-    refused rather than read inexactly."""
-    if im.format != "TIFF" or im.mode not in ("RGB", "RGBA"):
-        return None
-    bits = im.tag_v2.get(258)
-    if not bits or max(bits if isinstance(bits, tuple) else (bits,)) != 16:
-        return None
-    tiles = im.tile
-    ok = all(t[0] == "raw" and t[3][0] in ("RGB;16L", "RGB;16B", "RGBA;16L", "RGBA;16B")
-             and t[3][1] in (0, None) and t[3][2] in (1, None) for t in tiles)
-    if not ok:
-        raise ImageReadError(f"{path}: a compressed 16-bit RGB TIFF cannot be read exactly here; "
-                             f"save it as a 16-bit PNG or an uncompressed TIFF")
-    c = 4 if im.mode == "RGBA" else 3
-    out = np.empty((im.height, im.width, c), dtype=np.uint16)
+_TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")   # classic and BigTIFF, both byte orders
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, int, int] | None:
+    """``(values (H, W[, C]), maxval, EXIF orientation)`` of an 8/16-bit RGB(A) or grey TIFF,
+    read exactly with tifffile whatever its compression (LZW and JPEG need the imagecodecs
+    package), stripes, tiles or planar layout; None for a file that is not a TIFF or a TIFF
+    Pillow converts better (palette, CMYK, YCbCr, 1-bit, float: refused there)."""
     with open(path, "rb") as f:
-        for _, (x0, y0, x1, y1), offset, (rawmode, *_) in tiles:
-            f.seek(offset)
-            n = (x1 - x0) * (y1 - y0) * c
-            block = np.frombuffer(f.read(2 * n), dtype="<u2" if rawmode.endswith("L") else ">u2")
-            if block.size != n:
-                raise ImageReadError(f"{path}: truncated TIFF (a strip ends early)")
-            out[y0:y1, x0:x1] = block.reshape(y1 - y0, x1 - x0, c)
-    return out
+        if f.read(4) not in _TIFF_MAGIC:
+            return None
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            if (page.photometric not in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.MINISBLACK)
+                    or page.dtype not in (np.uint8, np.uint16) or page.samplesperpixel > 4):
+                return None
+            _check_image_memory(path, page.imagewidth, page.imagelength)
+            orientation = int(page.tags.valueof(274, 1) or 1)     # the TIFF/EXIF Orientation tag
+            try:
+                values = page.asarray()
+            except KeyError as e:   # tifffile names the codec it lacks ("requires 'imagecodecs'")
+                if page.dtype == np.uint8:
+                    return None     # Pillow decodes 8-bit LZW/JPEG TIFFs itself
+                raise ImageReadError(f"{path}: a {page.compression.name}-compressed 16-bit TIFF; "
+                                     f"reading it needs the imagecodecs package ({e.args[0]}): "
+                                     f"pip install imagecodecs") from None
+            if page.axes.startswith("S"):                            # planar: (C, H, W)
+                values = np.moveaxis(values, 0, -1)
+    except (tifffile.TiffFileError, ValueError, OSError, IndexError) as e:
+        if isinstance(e, ImageReadError):
+            raise
+        raise ImageReadError(f"{path}: not a readable TIFF ({e})") from None
+    return values, 255 if values.dtype == np.uint8 else 65535, orientation
 
 
 def _apply_orientation(values: np.ndarray, orientation: int) -> np.ndarray:
@@ -204,19 +231,72 @@ def _three_channels(values: np.ndarray, path: Path, gray_ok: bool, notes: list) 
 
 
 # ------------------------------------------------------------------ cubes
-def write_cube(out: str | os.PathLike, cube: np.ndarray, attrs: dict | None = None) -> Path:
-    """Write ``cube`` ``(31, H, W)`` float32 as ``.npy`` or ``.h5``, atomically.
+def write_cube(out: str | os.PathLike, cube: np.ndarray, attrs: dict[str, Any] | None = None) -> Path:
+    """Write ``cube`` ``(31, H, W)`` float32 as ``.h5``, ``.npy`` or ``.tif``, atomically.
 
-    The HDF5 file holds the dataset ``hsi`` (gzip, attributes ``layout`` and ``value_scale``),
-    the dataset ``wavelengths`` (nm) and ``attrs`` plus ``inr_lib_version`` as file attributes.
+    * ``.h5``: the dataset ``hsi`` (gzip, attributes ``layout`` and ``value_scale``), the
+      dataset ``wavelengths`` (nm) and ``attrs`` plus ``inr_lib_version`` as file attributes.
+    * ``.npy``: the array, and the sidecar ``<name>.npy.json`` (:func:`cube_sidecar`): layout,
+      wavelengths, ``attrs``, ``inr_lib_version`` and the SHA-256 of the ``.npy`` file.
+    * ``.tif``: float32, one page per band (deflate-compressed), readable with
+      ``tifffile.imread`` as ``(31, H, W)``; the description holds the wavelengths (nm), the
+      layout, ``attrs`` and ``inr_lib_version`` as JSON (``TiffFile.shaped_metadata``).
     """
     out = Path(out)
-    if out.suffix.lower() not in CUBE_SUFFIXES:
+    suffix = out.suffix.lower()
+    if suffix not in CUBE_SUFFIXES:
         raise ValueError(f"{out}: expected a file name ending in {', '.join(CUBE_SUFFIXES)}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".npy":
-        return atomic_write(out, lambda f: np.save(f, cube))
-    return atomic_write(out, lambda f: _write_h5(f, cube, attrs or {}))
+    attrs = dict(attrs or {})
+    if suffix == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, cube)
+        data = buf.getvalue()
+        atomic_write(out, lambda f: f.write(data))
+        meta = {"written_by": SIDECAR_MARKER, "file": out.name,
+                "sha256": hashlib.sha256(data).hexdigest(), **_cube_metadata(cube, attrs)}
+        atomic_write(cube_sidecar(out), lambda f: f.write(json.dumps(meta, indent=1).encode()))
+        return out
+    if suffix in (".tif", ".tiff"):
+        return atomic_write(out, lambda f: _write_tiff(f, cube, attrs))
+    return atomic_write(out, lambda f: _write_h5(f, cube, attrs))
+
+
+def cube_sidecar(npy: str | os.PathLike) -> Path:
+    """The sidecar of a ``.npy`` cube: ``cube.npy`` -> ``cube.npy.json``."""
+    npy = Path(npy)
+    return npy.with_name(npy.name + ".json")
+
+
+def npy_written_by_inr_lib(path: str | os.PathLike) -> bool:
+    """Whether the ``.npy`` file ``path`` is a cube :func:`write_cube` wrote, unchanged since:
+    its sidecar exists, carries the library's mark and records the file's SHA-256."""
+    try:
+        meta = json.loads(cube_sidecar(path).read_text())
+        return (isinstance(meta, dict) and meta.get("written_by") == SIDECAR_MARKER
+                and meta.get("sha256") == sha256_file(path))
+    except (OSError, ValueError):
+        return False
+
+
+def _cube_metadata(cube: np.ndarray, attrs: dict[str, Any]) -> dict[str, Any]:
+    """What a cube file records about itself besides the values (JSON-ready)."""
+    from ..spectral import WAVELENGTHS
+
+    return {"layout": "(bands, height, width)", "shape": list(cube.shape), "dtype": str(cube.dtype),
+            "value_scale": "[0, 1]", "wavelengths_nm": [float(w) for w in WAVELENGTHS],
+            **{k: str(v) for k, v in attrs.items()}, "inr_lib_version": __version__}
+
+
+def _write_tiff(f: Any, cube: np.ndarray, attrs: dict[str, Any]) -> None:
+    import tifffile
+
+    meta = {"axes": "ZYX", **_cube_metadata(cube, attrs)}
+    del meta["shape"]      # tifffile writes the shape itself
+    buf = io.BytesIO()   # tifffile reads the .name of a file object, an int for atomic_write's
+    tifffile.imwrite(buf, np.asarray(cube, dtype=np.float32), photometric="minisblack",
+                     compression="zlib", software=TIFF_MARKER, metadata=meta)
+    f.write(buf.getbuffer())
 
 
 def _write_h5(f, cube: np.ndarray, attrs: dict) -> None:
@@ -234,12 +314,9 @@ def _write_h5(f, cube: np.ndarray, attrs: dict) -> None:
             h5.attrs[k] = v
 
 
-def write_preview(path: str | os.PathLike, rgb: np.ndarray, cube: np.ndarray,
-                  cube_file: str | os.PathLike | None = None) -> Path:
+def write_preview(path: str | os.PathLike, rgb: np.ndarray, cube: np.ndarray) -> Path:
     """Side by side as a PNG: the input ``rgb`` ``(3, H, W)`` and an sRGB rendering of ``cube``
-    ``(31, H, W)`` (:func:`inr_lib.spectral.srgb_preview`). With ``cube_file`` (the cube just
-    written) the PNG records its name and SHA-256 (text ``inr_lib-cube``), the proof that a
-    ``.npy`` (which has no room for a marker) was written by inr_lib."""
+    ``(31, H, W)`` (:func:`inr_lib.spectral.srgb_preview`)."""
     from PIL import Image
 
     from ..spectral import srgb_preview
@@ -252,6 +329,4 @@ def write_preview(path: str | os.PathLike, rgb: np.ndarray, cube: np.ndarray,
 
     info = PngInfo()
     info.add_text("Software", PNG_MARKER)
-    if cube_file is not None:
-        info.add_text("inr_lib-cube", f"{Path(cube_file).name} sha256 {sha256_file(cube_file)}")
     return atomic_write(path, lambda f: Image.fromarray(img).save(f, format="PNG", pnginfo=info))

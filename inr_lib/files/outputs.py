@@ -1,12 +1,13 @@
 """The one rule for files the library writes: only the paths the user named as outputs.
 
 :func:`check_outputs` is called by every command *before* any work starts. Each output path
-must be writable, must not be one of the command's inputs (even with ``--force``): the files
+must be writable, must not be one of the command's inputs (even with ``--overwrite``): the files
 it reads, every file under a ``--data`` folder, and the files of a run folder it reads or
 writes (:data:`RUN_FILES`). It must not be an existing file unless the user allowed replacing
-it (``--force`` / ``--overwrite``) or the file is one the library wrote itself (a results
-JSON, a cube ``.h5``/``.npy`` or a preview PNG carrying the library's marker), which a re-run
-may replace; and only a regular file is ever replaced (never a device, pipe or socket).
+it (``--overwrite``, or its deprecated alias ``--force``) or the file is one the library wrote
+itself (a results JSON, a cube ``.h5``/``.tif``, a cube ``.npy`` whose sidecar records its
+SHA-256, or a preview PNG, each carrying the library's marker), which a re-run may replace;
+and only a regular file is ever replaced (never a device, pipe or socket).
 
 :func:`check_run_folder` is the same rule for a training run's ``--out`` folder.
 """
@@ -18,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Callable, Mapping
 
-from .images import PNG_MARKER
+from .images import PNG_MARKER, SIDECAR_MARKER, TIFF_MARKER, npy_written_by_inr_lib
 
 __all__ = ["OutputError", "check_outputs", "check_run_folder", "data_folders", "RUN_FILES",
            "RUN_CONFIG_MARKER",
@@ -54,7 +55,15 @@ def written_by_inr_lib(path: str | os.PathLike) -> bool:
         if suffix == ".json":
             with open(path, "rb") as f:
                 data = json.loads(f.read(64 * 2**20))
-            return isinstance(data, dict) and "per_scene" in data and "mean" in data
+            return isinstance(data, dict) and (("per_scene" in data and "mean" in data)
+                                               or data.get("written_by") == SIDECAR_MARKER)
+        if suffix == ".npy":       # a cube with its sidecar, unchanged since (files.images)
+            return npy_written_by_inr_lib(path)
+        if suffix in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                return tif.pages.first.software == TIFF_MARKER
         if suffix in (".h5", ".hdf5"):
             import h5py
 
@@ -65,14 +74,6 @@ def written_by_inr_lib(path: str | os.PathLike) -> bool:
 
             with Image.open(path) as im:
                 return im.info.get("Software") == PNG_MARKER
-        if suffix == ".npy":    # no room for a marker: its preview records its SHA-256
-            from PIL import Image
-
-            from .atomic import sha256_file
-
-            with Image.open(path.with_suffix(".png")) as im:
-                return (im.info.get("Software") == PNG_MARKER and im.info.get("inr_lib-cube")
-                        == f"{path.name} sha256 {sha256_file(path)}")
     except Exception:   # unreadable or not the format its name says: not ours
         return False
     return False

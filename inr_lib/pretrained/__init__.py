@@ -8,11 +8,11 @@ result files of ``python -m inr_lib evaluate`` on the test scenes, protocol incl
     from inr_lib import pretrained
     pretrained.available()                  # {"small": "one-line description", ...}
     model = pretrained.load("small")        # eval mode, float32, on the CPU
-    hsi = model.predict(rgb)                # (B, 31, H, W) from (B, 3, H, W) in [0, 1]
+    hsi = pretrained.reconstruct("small", "photo.png")  # (31, H, W) in [0, 1], the card's protocol
     pretrained.card("small")["evaluation"]["tiled"]["mean"]["psnr"]
     print(pretrained.label("small"))        # what it is, data, budget, test scores in one line
     pretrained.summary()                    # one row per model (+ ridge): the zoo's table
-    hsi = pretrained.reconstruct("small", rgb)   # full image, as the card's numbers were made
+    hsi = pretrained.reconstruct("small", rgb)   # a tensor, an array, a PIL image or a path
     pretrained.scene_scores("small")["fake_and_real_peppers"]["psnr"]
 
 The weights' SHA-256 is checked against the card on every load: a changed byte is an error.
@@ -239,33 +239,114 @@ def inference(name: str, mode: str | None = None) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def reconstruct(name: str, rgb: torch.Tensor, mode: str | None = None,
-                model: nn.Module | None = None,
+def reconstruct(name: str, rgb: Any, mode: str | None = None, model: nn.Module | None = None,
                 device: str | torch.device | None = None) -> torch.Tensor:
-    """Full-image reconstruction with a shipped model exactly as its card was scored.
+    """A spectral cube from an RGB image with a shipped model, exactly as its card was scored.
+
+    The one inference entry point for the shipped models: the card's inference protocol
+    (recommended mode, window and overlap), the output clamped to [0, 1], as
+    :func:`inr_lib.evaluation.evaluate` did when it computed the card's numbers.
 
     Args:
-        name: a shipped model.
-        rgb: ``(B, 3, H, W)`` in [0, 1].
+        name: a shipped model (:func:`available`).
+        rgb: the image, in any of these forms:
+
+            * a tensor ``(B, 3, H, W)`` or ``(3, H, W)``, float in [0, 1] (uint8: /255);
+            * a NumPy array ``(H, W, 3)`` or ``(3, H, W)``: uint8 (/255), uint16 (/65535)
+              or float in [0, 1];
+            * a PIL image (RGB; RGBA loses its alpha, palette/CMYK/YCbCr are converted);
+            * a path to an image file, read by :func:`inr_lib.files.images.read_image`
+              (8/16-bit PNG, TIFF, JPEG, ...; exact at 16 bits, EXIF orientation applied).
         mode: ``"tiled"`` or ``"whole"`` (default: the card's recommended mode); the window
             size and overlap are the card's.
         model: the already loaded model (``load(name)``), to save loading it again.
         device: where to run it (default: the model's device, or the CPU).
 
     Returns:
-        ``(B, 31, H, W)`` float32 in [0, 1], on ``rgb``'s device: what
-        :func:`inr_lib.evaluation.reconstruct` gives with the card's protocol, so the per-scene
-        scores of :func:`scene_scores` can be checked against it.
+        float32 in [0, 1]: ``(B, 31, H, W)`` for a batched tensor, else ``(31, H, W)``; on the
+        input tensor's device (the CPU for the other inputs). Band ``b`` is at
+        ``inr_lib.spectral.WAVELENGTHS[b]`` nm.
+
+    Raises:
+        ValueError: a shape, dtype or value range the model cannot take (the message says
+            which); :class:`inr_lib.files.images.ImageReadError` for an unreadable file.
     """
     from ..model.tiling import (
-        predict_image,  # what evaluate.reconstruct runs, before its clamp
+        predict_image,  # what evaluation.reconstruct runs, before its clamp
     )
 
+    x, batched = _as_batch(rgb)
     inf = inference(name, mode)
     model = load(name, map_location=device) if model is None else model
-    return predict_image(model, rgb, mode=inf["mode"], tile=inf.get("tile") or 64,
-                         overlap=inf.get("overlap") or 0,
-                         self_ensemble=bool(inf.get("self_ensemble")), device=device).clamp(0.0, 1.0)
+    out = predict_image(model, x, mode=inf["mode"], tile=inf.get("tile") or 64,
+                        overlap=inf.get("overlap") or 0,
+                        self_ensemble=bool(inf.get("self_ensemble")), device=device).clamp(0.0, 1.0)
+    return out if batched else out[0]
+
+
+def _as_batch(rgb: Any) -> tuple[torch.Tensor, bool]:
+    """``(x (B, 3, H, W) float32 in [0, 1], whether the input had a batch axis)``."""
+    import os
+
+    import numpy as np
+
+    if isinstance(rgb, (str, os.PathLike)):
+        import warnings
+
+        from ..files.images import read_image
+
+        values, notes = read_image(rgb)
+        for n in notes:      # alpha dropped, EXIF rotation: the user should know
+            warnings.warn(f"{rgb}: {n}", stacklevel=3)
+        return torch.from_numpy(values)[None], False
+    if type(rgb).__module__.startswith("PIL."):
+        rgb = _pil_array(rgb)
+    if isinstance(rgb, np.ndarray):
+        if rgb.ndim != 3 or 3 not in (rgb.shape[0], rgb.shape[-1]):
+            raise ValueError(f"expected an (H, W, 3) or (3, H, W) array, got shape {rgb.shape}")
+        if rgb.shape[-1] == 3 and rgb.shape[0] == 3:
+            raise ValueError(f"an array of shape {rgb.shape} is ambiguous: pass a (B, 3, H, W) "
+                             f"tensor, or an image at least 4 pixels high")
+        chw = rgb if rgb.shape[0] == 3 else rgb.transpose(2, 0, 1)
+        return torch.from_numpy(_unit_range(np.ascontiguousarray(chw)))[None], False
+    if not isinstance(rgb, torch.Tensor):
+        raise TypeError(f"rgb: expected a tensor, a NumPy array, a PIL image or a path, got "
+                        f"{type(rgb).__name__}")
+    if rgb.ndim not in (3, 4) or rgb.shape[-3] != 3:
+        raise ValueError(f"expected a (B, 3, H, W) or (3, H, W) tensor, got shape {tuple(rgb.shape)}")
+    x = rgb.float() / 255 if rgb.dtype == torch.uint8 else rgb
+    if not x.is_floating_point():
+        raise ValueError(f"expected a float tensor in [0, 1] or uint8, got {rgb.dtype}")
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(f"expected values in [0, 1], got [{x.min().item():.4g}, {x.max().item():.4g}]")
+    return (x, True) if x.ndim == 4 else (x[None], False)
+
+
+def _pil_array(image: Any) -> Any:
+    """A PIL image as an ``(H, W, 3)`` array (alpha dropped; palette, CMYK, YCbCr converted)."""
+    import numpy as np
+
+    if image.mode in ("L", "LA", "I", "I;16", "I;16B", "I;16L", "F", "1"):
+        raise ValueError(f"a greyscale PIL image (mode {image.mode!r}): the model needs colour; "
+                         f"convert it to RGB first")
+    if image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGB")
+    return np.asarray(image)[..., :3]
+
+
+def _unit_range(a: Any) -> Any:
+    """uint8 -> /255, uint16 -> /65535, float checked to lie in [0, 1]; float32."""
+    import numpy as np
+
+    if a.dtype == np.uint8:
+        return a.astype(np.float32) / np.float32(255)
+    if a.dtype == np.uint16:
+        return a.astype(np.float32) / np.float32(65535)
+    if a.dtype.kind != "f":
+        raise ValueError(f"expected a uint8, uint16 or float array in [0, 1], got {a.dtype}")
+    if a.size and (np.nanmin(a) < 0 or np.nanmax(a) > 1 or not np.isfinite(a).all()):
+        raise ValueError(f"expected float values in [0, 1], got [{np.nanmin(a):.4g}, {np.nanmax(a):.4g}]")
+    return a.astype(np.float32, copy=False)
 
 
 def scene_scores(name: str, mode: str | None = None) -> dict[str, dict[str, float]]:
