@@ -12,10 +12,17 @@ export OMP_NUM_THREADS ?= 1
 # notebooks run on this checkout's .venv kernel, whatever other kernels the user has
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 
-.PHONY: test book book-publish install clean clean-book unit assignment teacher-kit slides
+.PHONY: test book book-publish install clean clean-book unit assignment teacher-kit slides lint torch
+
+# torch: the CPU build from PyTorch's wheel index when it is reachable (the default package
+# index gives the CUDA build on Linux, several GB); offline, the package index (one-line note).
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_PIN := $(shell grep -E '^torch==' requirements.txt)
+PIP_INSTALL ?= $(PY) -m pip install --quiet
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(MAKE) --no-print-directory torch
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
@@ -23,10 +30,23 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
+torch:
+	@if $(PY) -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/torch/', timeout=10)" "$(TORCH_INDEX)" >/dev/null 2>&1; then \
+		$(PIP_INSTALL) --index-url $(TORCH_INDEX) $(TORCH_PIN); \
+	else \
+		echo "note: $(TORCH_INDEX) is not reachable; installing $(TORCH_PIN) from the default package index (on Linux that may be the larger CUDA build)"; \
+		$(PIP_INSTALL) $(TORCH_PIN); \
+	fi
+
+## make lint: static checks (ruff with the rules in pyproject.toml, mypy over inr_lib)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
 ## make test: unit tests + every book chapter executed under nbval (quick profile).
 ## Chapters keep their training runs in runs/book; `make test` starts them afresh and a
 ## following `make book` reuses the finished runs instead of training twice.
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) tools/nbtool.py sync-install
 	rm -rf runs/book
 	$(PY) -m pytest tests book --nbval-lax --nbval-current-env -p no:cacheprovider

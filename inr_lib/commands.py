@@ -286,18 +286,18 @@ def _mode(args) -> str:
 
 def _window(args: argparse.Namespace, tc: dict | None, mode: str | None = None) -> tuple[int, int]:
     """``(tile, overlap)``: the options, else (``--pretrained``) the card's protocol for
-    ``mode``, else the training run's crop size and overlap."""
+    ``mode`` where it records them, else the training run's crop size and overlap."""
+    card: dict = {}
     if getattr(args, "pretrained", None) is not None and mode is not None:
         from . import pretrained
 
-        inf = pretrained.inference(args.pretrained, mode)
-        card_tile, card_overlap = inf.get("tile") or 64, inf.get("overlap") or 0
-        return (args.tile or card_tile,
-                card_overlap if args.overlap is None else args.overlap)
+        card = pretrained.inference(args.pretrained, mode)
     where = getattr(args, "checkpoint", None) or "the training config"
-    tile = args.tile or checkpoint.stored_int(tc, "crop_size", 64, 1, where)
+    tile = args.tile or card.get("tile") or checkpoint.stored_int(tc, "crop_size", 64, 1, where)
     if args.overlap is not None:
         return tile, args.overlap
+    if card.get("overlap") is not None:
+        return tile, card["overlap"]
     return tile, checkpoint.stored_int(tc, "val_overlap", 16, 0, where)
 
 
@@ -416,15 +416,18 @@ def _cube_path(args: argparse.Namespace) -> tuple[Path, Path | None]:
     check_outputs({k: v for k, v in outputs.items() if v is not None},
                   {"--rgb": args.rgb, "--checkpoint": args.checkpoint}, overwrite=args.overwrite,
                   flag="--overwrite", runs={"of --checkpoint": _run_of(args)})
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        why = blocking_file(out.parent) or e.strerror or e
-        raise CLIError(f"--out {out}: cannot create its folder {out.parent} ({why}); "
-                       f"choose another output path") from None
-    if not os.access(out.parent, os.W_OK):
-        raise CLIError(f"--out {out}: the folder {out.parent} is not writable; choose another "
-                       f"output path")
+    for label, path in (("--out", out), ("--preview", preview)):
+        if path is None:
+            continue
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            why = blocking_file(path.parent) or e.strerror or e
+            raise CLIError(f"{label} {path}: cannot create its folder {path.parent} ({why}); "
+                           f"choose another output path") from None
+        if not os.access(path.parent, os.W_OK):
+            raise CLIError(f"{label} {path}: the folder {path.parent} is not writable; choose "
+                           f"another output path")
     return out, preview
 
 
@@ -440,9 +443,10 @@ def _progress(model: Any, x: Any, mode: str, tile: int, overlap: int, disable: b
     if disable or not isinstance(model, torch.nn.Module):
         return contextlib.nullcontext()
     B, _, H, W = x.shape
-    if mode == "whole" or (tile >= H and tile >= W):
-        total = B
-    else:
+    total: int | None = B
+    if not 0 <= overlap < tile:
+        total = None          # predict_image refuses it with its own message
+    elif not (mode == "whole" or (tile >= H and tile >= W)):
         windows = len(window_starts(H, tile, overlap)) * len(window_starts(W, tile, overlap))
         total = B * -(-windows // batch_size)
     return _Counting(model, tqdm(total=total, unit="pass", desc="reconstruct", file=sys.stderr))

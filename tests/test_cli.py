@@ -76,7 +76,7 @@ def test_reconstruct_writes_cube_and_preview(run_dir, tmp_path, ext, run_cli):
             assert len(f["wavelengths"]) == 31 and f.attrs["checkpoint_sha256"]
     assert cube.shape == (31, 20, 28) and cube.dtype == np.float32
     assert 0 <= cube.min() and cube.max() <= 1
-    assert Image.open(out.with_suffix(".png")).size[1] == 20
+    assert Image.open(out.with_name("cube.preview.png")).size[1] == 20
     # --size resizes the input first
     rc, _, _, _ = run_cli(["reconstruct", "--checkpoint", run_dir / "last.pt", "--rgb", img,
                            "--size", 12, 16, "--out", tmp_path / "small.npy"])
@@ -150,7 +150,7 @@ def test_bad_inputs_give_one_line_errors(run_dir, synth, tmp_path, run_cli):
         (["reconstruct", "--checkpoint", run_dir / "last.pt", "--rgb", tmp_path / "no.png",
           "--out", tmp_path / "c.h5"], "file not found"),
         (["reconstruct", "--checkpoint", run_dir / "last.pt", "--rgb", run_dir / "log.jsonl",
-          "--out", tmp_path / "c.txt"], "expected a .h5 or .npy"),
+          "--out", tmp_path / "c.txt"], "expected a cube file name ending in .h5"),
     ]
     if not torch.cuda.is_available():
         cases.append((["evaluate", "--checkpoint", run_dir / "last.pt", "--data", synth, "--json",

@@ -88,9 +88,17 @@ def test_citation_cff_references(cff):
         assert any(name in t for t in data), f"CITATION.cff: no data reference for {name}"
 
 
+def _version() -> str:
+    """The package version: ``inr_lib/_version.py`` (pyproject.toml reads it from there)."""
+    text = (REPO / "inr_lib" / "_version.py").read_text(encoding="utf-8")
+    return re.search(r'__version__ = "([^"]+)"', text).group(1)
+
+
 def test_citation_matches_package_metadata(cff, pyproject):
     project = pyproject["project"]
-    assert str(cff["version"]) == project["version"]
+    assert project["dynamic"] == ["version"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"]["attr"] == "inr_lib._version.__version__"
+    assert str(cff["version"]) == _version()
     assert cff["license"] == project["license"] == "MIT"
 
 
@@ -104,7 +112,7 @@ def test_license_is_mit():
 def test_changelog_has_current_version(pyproject):
     text = (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
     assert "## [0.1.0]" in text
-    assert f"## [{pyproject['project']['version']}]" in text or "## [Unreleased]" in text
+    assert f"## [{_version()}]" in text or "## [Unreleased]" in text
 
 
 def test_py_typed_is_shipped(pyproject):

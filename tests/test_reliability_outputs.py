@@ -58,32 +58,35 @@ def photo(path: Path) -> Path:
 def test_reconstruct_preview_never_replaces_the_input_photo(tmp_path, tiny_ckpt, run_cli):
     src = photo(tmp_path / "photo.png")
     before = digest(src)
-    rc, _, _, errors = run_cli(["reconstruct", "--checkpoint", tiny_ckpt, "--rgb", src,
-                                "--out", tmp_path / "photo.h5", "--device", "cpu"])
+    argv = ["reconstruct", "--checkpoint", tiny_ckpt, "--rgb", src, "--out", tmp_path / "photo.h5",
+            "--device", "cpu"]
+    rc, _, _, errors = run_cli(argv + ["--preview", src])
     assert rc == 1 and digest(src) == before
-    assert errors == [f"error: preview {src} is the same file as --rgb; writing it would destroy "
+    assert errors == [f"error: --preview {src} is the same file as --rgb; writing it would destroy "
                       f"the input: choose another output path"]
     assert not (tmp_path / "photo.h5").exists()
-    # even --force does not allow replacing an input
-    assert run_cli(["reconstruct", "--checkpoint", tiny_ckpt, "--rgb", src, "--out", tmp_path / "photo.h5",
-                    "--device", "cpu", "--force"])[0] == 1
+    # even --overwrite does not allow replacing an input
+    assert run_cli(argv + ["--preview", src, "--overwrite"])[0] == 1
     assert digest(src) == before
+    # the default preview name is the cube's with .preview.png: never the input
+    assert run_cli(argv)[0] == 0 and digest(src) == before
+    assert (tmp_path / "photo.preview.png").is_file()
 
 
 def test_reconstruct_refuses_a_foreign_png_but_replaces_its_own_preview(tmp_path, tiny_ckpt,
                                                                         run_cli):
     src = photo(tmp_path / "in.jpg")
-    other = photo(tmp_path / "cube.png")           # the user's file, not a preview
+    other = photo(tmp_path / "cube.preview.png")   # the user's file, not a preview
     before = digest(other)
     argv = ["reconstruct", "--checkpoint", tiny_ckpt, "--rgb", src, "--out", tmp_path / "cube.h5",
             "--device", "cpu"]
     rc, _, _, errors = run_cli(argv)
-    assert rc == 1 and digest(other) == before and "--force" in errors[0]
+    assert rc == 1 and digest(other) == before and "--overwrite" in errors[0]
     other.unlink()
-    assert run_cli(argv)[0] == 0           # writes cube.h5 + its preview cube.png
+    assert run_cli(argv)[0] == 0           # writes cube.h5 + its preview cube.preview.png
     assert run_cli(argv)[0] == 0           # a re-run replaces the library's own files
     photo(other)
-    assert run_cli(argv + ["--force"])[0] == 0  # and --force replaces a foreign one
+    assert run_cli(argv + ["--overwrite"])[0] == 0  # and --overwrite replaces a foreign one
 
 
 # ------------------------------------------------------------------- (3) --json = checkpoint
@@ -106,7 +109,7 @@ def test_evaluate_json_unwritable_or_foreign_is_refused_before_evaluating(tmp_pa
     argv = ["evaluate", "--checkpoint", tiny_ckpt, "--data", f"cave:{tmp_path / 'absent'}",
             "--device", "cpu"]
     rc, _, _, errors = run_cli(argv + ["--json", notes])
-    assert rc == 1 and "already exists and was not written by inr_lib; pass --force" in errors[0]
+    assert rc == 1 and "already exists and was not written by inr_lib; pass --overwrite" in errors[0]
     assert notes.read_text() == '{"mine": 1}\n'
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -186,7 +189,7 @@ def test_nan_weights_are_an_error_not_a_cube(tmp_path, run_cli):
     assert rc == 1 and errors == [f"error: {ck}: weight {name!r} contains NaN/Inf values, so the "
                                   f"model cannot give a usable result (did the run diverge?); use "
                                   f"another checkpoint (e.g. an earlier best.pt) or retrain"]
-    assert not (tmp_path / "cube.h5").exists() and not (tmp_path / "cube.png").exists()
+    assert not (tmp_path / "cube.h5").exists() and not (tmp_path / "cube.preview.png").exists()
 
 
 # ------------------------------------------------------------------- (15) only test scenes
