@@ -27,7 +27,7 @@ import inspect
 import io
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from . import commands
 from ._version import __version__
@@ -137,9 +137,11 @@ def _inference(p):
                         "in one pass (default: the card's recommended mode for --pretrained, "
                         "else tiled)")
     p.add_argument("--tile", type=_int_at_least(1), default=None,
-                   help="window size for --mode tiled (default: the training crop size, else 64)")
+                   help="window size for --mode tiled (default: the card's for --pretrained, else "
+                        "the training crop size, else 64)")
     p.add_argument("--overlap", type=_int_at_least(0), default=None,
-                   help="window overlap (default: the training val_overlap, else 16)")
+                   help="window overlap (default: the card's for --pretrained, else the training "
+                        "val_overlap, else 16)")
 
 
 def _eval_options(p):
@@ -230,7 +232,8 @@ def _add_train(sub, prog: str) -> None:
 
 
 def _add_evaluate(sub, prog: str) -> None:
-    p = _command(sub, prog, commands.cmd_evaluate,                  "--checkpoint runs/quick/best.pt --data synthetic --json eval.json",
+    p = _command(sub, prog, commands.cmd_evaluate,
+                 "--checkpoint runs/quick/best.pt --data synthetic --json eval.json",
                  "--checkpoint best.pt --data cave:DIR --split default:test --mode whole "
                  "--self-ensemble --json eval.json",
                  "--pretrained small --data cave:DIR --split dev18:test --json eval.json")
@@ -241,7 +244,8 @@ def _add_evaluate(sub, prog: str) -> None:
 
 
 def _add_reconstruct(sub, prog: str) -> None:
-    p = _command(sub, prog, commands.cmd_reconstruct,                  "--checkpoint runs/quick/best.pt --rgb photo.jpg --out cube.h5",
+    p = _command(sub, prog, commands.cmd_reconstruct,
+                 "--checkpoint runs/quick/best.pt --rgb photo.jpg --out cube.h5",
                  "--checkpoint best.pt --rgb scan.png --size 512 512 --out cube.npy",
                  "--pretrained small --rgb photo.jpg --out cube.h5")
     _checkpoint(p)
@@ -262,7 +266,8 @@ def _add_reconstruct(sub, prog: str) -> None:
 
 
 def _add_baseline(sub, prog: str) -> None:
-    p = _command(sub, prog, commands.cmd_baseline,                  "ridge --data synthetic --json ridge.json",
+    p = _command(sub, prog, commands.cmd_baseline,
+                 "ridge --data synthetic --json ridge.json",
                  "physics --data cave:DIR --json physics.json",
                  "cnn --data synthetic --config quick --out runs/cnn --json cnn.json")
     p.add_argument("name", choices=("ridge", "physics", "cnn"),
@@ -287,7 +292,8 @@ def _add_baseline(sub, prog: str) -> None:
 
 
 def _add_models(sub, prog: str) -> None:
-    p = _command(sub, prog, commands.cmd_models, "", "--card small", "--json")
+    p = _command(sub, prog, commands.cmd_models,
+                 "", "--card small", "--json")
     p.add_argument("--card", metavar="NAME", help="one model's provenance and scores")
     p.add_argument("--json", action="store_true", help="the table as JSON rows")
     _verbosity(p)

@@ -307,8 +307,9 @@ def _check_is_zip(archive: Path, url: str, downloaded: bool) -> None:
                           "copy, or move it away and call download_cave again to download it")
 
 
-def download_cave(dest: str | os.PathLike | None = None, url: str = CAVE_URL, sha256: str | None = None, size: int | None = None,
-                  progress: bool = True, force: bool = False, keep_archive: bool = False) -> Path:
+def download_cave(dest: str | os.PathLike | None = None, url: str = CAVE_URL, sha256: str | None = None,
+                  size: int | None = None, progress: bool = True, force: bool = False,
+                  keep_archive: bool = False) -> Path:
     """Download and extract the CAVE database into ``dest``; returns ``Path(dest)``.
 
     Args:

@@ -49,12 +49,13 @@ def read_image(path: str | os.PathLike, gray_ok: bool = False) -> tuple[np.ndarr
     """Read an 8/16-bit PNG, JPEG, BMP, TIFF, ... as ``(3, H, W)`` float32 in [0, 1].
 
     PNGs and TIFFs (any compression; LZW and JPEG need the imagecodecs package) are decoded
-    exactly at their bit depth (16 bits stay 16 bits). An alpha channel is dropped (with a note). Images with an EXIF orientation
-    tag (cameras, phones; PNG included) are turned upright, as image viewers show them (with a
-    note). Any size is read if it fits in memory (Pillow's decompression-bomb limit is replaced
-    by a memory check). Greyscale images are refused unless ``gray_ok``, in which case the
-    grey channel is replicated to R, G and B (the model was trained on colour images, so
-    expect a poor spectrum: a grey image carries no colour information).
+    exactly at their bit depth (16 bits stay 16 bits). An alpha channel is dropped (with a
+    note). Images with an EXIF orientation tag (cameras, phones; PNG included) are turned
+    upright, as image viewers show them (with a note). Any size is read if it fits in memory
+    (Pillow's decompression-bomb limit is replaced by a memory check). Greyscale images are
+    refused unless ``gray_ok``, in which case the grey channel is replicated to R, G and B (the
+    model was trained on colour images, so expect a poor spectrum: a grey image carries no
+    colour information).
 
     Returns:
         ``(rgb, notes)``: the image and a list of messages for the user.
