@@ -309,8 +309,8 @@ def _score(args, model, tc: dict, device, d: dict | None = None, part: str | Non
 
     part = part or _eval_part(args.split)
     tile, overlap = _window(args, tc)           # a damaged checkpoint fails before the data load
-    rgb_source = args.rgb_source or checkpoint.stored_str(tc, "rgb_source", "dataset",
-                                              getattr(args, "checkpoint", None))
+    rgb_source = args.rgb_source or checkpoint.stored_str(
+        tc, "rgb_source", "dataset", getattr(args, "checkpoint", None) or "the training config")
     if d is None:
         d = load_data(args.data, args.split, need=("train", "test") if part == "all" else (part,),
                       allow_empty=True)
@@ -359,7 +359,7 @@ def _fit_baseline(name: str, options: dict, d: dict, rgb_source: str):
     from .data import scene_rgb
     from .model.baselines import build_baseline
 
-    model = build_baseline(name, **options)
+    model: Any = build_baseline(name, **options)     # ridge/physics: fit() is theirs
     print(f"fitting {name} {options} on {len(d['train'])} training scenes", file=sys.stderr)
     model.fit([scene_rgb(s, rgb_source) for s in d["train"]], [s.hsi for s in d["train"]])
     return model

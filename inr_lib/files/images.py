@@ -189,7 +189,8 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, int, int] | None:
             except KeyError as e:   # tifffile names the codec it lacks ("requires 'imagecodecs'")
                 if page.dtype == np.uint8:
                     return None     # Pillow decodes 8-bit LZW/JPEG TIFFs itself
-                raise ImageReadError(f"{path}: a {page.compression.name}-compressed 16-bit TIFF; "
+                raise ImageReadError(f"{path}: a {tifffile.COMPRESSION(page.compression).name}-compressed "
+                                     f"16-bit TIFF; "
                                      f"reading it needs the imagecodecs package ({e.args[0]}): "
                                      f"pip install imagecodecs") from None
             if page.axes.startswith("S"):                            # planar: (C, H, W)

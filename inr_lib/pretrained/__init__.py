@@ -216,10 +216,10 @@ def load(name: str, map_location: str | torch.device | None = None) -> nn.Module
                               f"{_card_path(name)} ({str(e).splitlines()[0][:200]}); reinstall "
                               f"inr_lib") from None
     model = model.eval().to(map_location or "cpu")
-    model.checkpoint_info = {"path": f"pretrained:{name}", "sha256": digest,
-                             "epoch": int((info.get("training") or {}).get("epochs") or 0),
-                             "arch": info["arch"],
-                             "train_config": info.get("train_config")}
+    setattr(model, "checkpoint_info",  # a plain attribute (Module's hints expect tensors)  # noqa: B010
+            {"path": f"pretrained:{name}", "sha256": digest,
+             "epoch": int((info.get("training") or {}).get("epochs") or 0), "arch": info["arch"],
+             "train_config": info.get("train_config")})
     return model
 
 
