@@ -479,7 +479,7 @@ def check(a) -> dict:
     r = Runner(a.out, a.budget, env, stub=a.stub)
     py = sys.executable
     res = {"schema": 1, "script": "benchmarks/gpu_check.py", "dry_run": a.dry_run, "stub": a.stub,
-           "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "budget_s": a.budget,
+           "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "budget_s": a.budget,
            "assumed_peak_tflops": {"bf16_dense": BF16_PEAK_TFLOPS,
                                    "note": "H100 SXM / H200 data-sheet dense bf16 (no sparsity); "
                                            "fraction_of_bf16_peak = tflops_achieved / this for every row"},

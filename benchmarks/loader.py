@@ -16,7 +16,7 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from inr_lib.data import load_cave_scene, list_cave_scenes, resolve_cave_root
+from inr_lib.data import list_cave_scenes, load_cave_scene, resolve_cave_root
 from inr_lib.data.patches import PatchDataset
 
 
@@ -45,7 +45,7 @@ def main(argv=None):
         for epoch in range(args.epochs):
             if hasattr(ds, "set_epoch"):
                 ds.set_epoch(epoch)
-            for rgb, hsi in dl:
+            for rgb, _hsi in dl:
                 if t0 is None:          # exclude worker start-up
                     t0 = time.perf_counter()
                     continue

@@ -32,8 +32,8 @@ import numpy as np
 from scipy.interpolate import CubicSpline, PchipInterpolator
 
 from inr_lib.data.cave import cave_split, list_cave_scenes, load_cave_scene
-from inr_lib.spectral import WAVELENGTHS
 from inr_lib.model.basis import bspline_basis, cosine_basis
+from inr_lib.spectral import WAVELENGTHS
 
 EVEN = np.arange(0, 31, 2)       # 400, 420, ..., 700 nm
 ODD = np.arange(1, 31, 2)        # 410, 430, ..., 690 nm

@@ -72,8 +72,8 @@ class Layout:
 #: inr_lib's layout (chapters 4-5) and the released code's (earlier editions of chapter 12)
 LIBRARY_LAYOUT = Layout("weight-first", "out-in", "forward")
 RELEASED_LAYOUT = Layout("bias-first", "in-out", "forward")
-LAYOUTS = tuple(Layout(o, s, l) for o, s, l in itertools.product(ORDERS, STORAGES, LAYER_ORDERS)
-                if Layout(o, s, l) not in (LIBRARY_LAYOUT, RELEASED_LAYOUT))
+LAYOUTS = tuple(Layout(o, s, lo) for o, s, lo in itertools.product(ORDERS, STORAGES, LAYER_ORDERS)
+                if Layout(o, s, lo) not in (LIBRARY_LAYOUT, RELEASED_LAYOUT))
 assert len(LAYOUTS) == 14
 
 TILES = (2, 8)

@@ -17,7 +17,7 @@ import json
 import os
 import platform
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     for nb in args.notebooks:
         p = Path(nb)
         r = measure(p)
-        r["measured"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        r["measured"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         data["chapters"][p.stem] = r
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")

@@ -21,7 +21,8 @@ from course import sessions
 
 ROOT = Path(__file__).resolve().parents[1]
 #: MyST that must not survive into a deck
-RAW_MYST = re.compile(r"\{glue|\{cite|\{download\}|\{doc\}|\{ref\}|\{numref\}|:::\{|```\{|\]\([^)]*\.ipynb\)|\{bibliography\}")
+RAW_MYST = re.compile(r"\{glue|\{cite|\{download\}|\{doc\}|\{ref\}|\{numref\}|:::\{|```\{"
+                      r"|\]\([^)]*\.ipynb\)|\{bibliography\}")
 
 
 def plain_markdown(text: str) -> str:
@@ -84,7 +85,8 @@ def deck(session: dict, data: dict | None = None) -> nbformat.NotebookNode:
     slide("## Plan\n\n| minutes | |\n|---|---|\n" + "\n".join(f"| {a}-{b} | {t} |" for a, b, t in session["plan"]))
     for ch in session["chapters"]:
         obj = objectives(ch)
-        slide(f"## {sessions.title_of(ch)}\n\nAfter this part you can\n\n{obj}" if obj else f"## {sessions.title_of(ch)}")
+        title = f"## {sessions.title_of(ch)}"
+        slide(f"{title}\n\nAfter this part you can\n\n{obj}" if obj else title)
     slide("## Key points\n\n" + "\n".join(f"* {plain_markdown(p)}" for p in session["points"]))
     live = []
     for ch in session["chapters"]:
@@ -92,7 +94,8 @@ def deck(session: dict, data: dict | None = None) -> nbformat.NotebookNode:
         t = sessions.live_seconds(session, ch, data)
         live.append(f"* **{sessions.title_of(ch)}**: {plain_markdown(session['live'][ch][0])} "
                     f"({sessions._fmt(t) + ' measured on a 2-core CPU' if r else 'not measured'})")
-    slide("## Live in this session\n\n" + "\n".join(live) + "\n\nOpen the chapters in Colab (rocket icon) or on your laptop.")
+    slide("## Live in this session\n\n" + "\n".join(live)
+          + "\n\nOpen the chapters in Colab (rocket icon) or on your laptop.")
     for ch in session["chapters"]:
         for qid, text, choices in questions(ch):
             body = f"### Concept check `{qid}`\n\n{text}"

@@ -60,7 +60,8 @@ def pick_device(requested: str | None = None, allow_fallback: bool = False) -> t
     if dev.type == "cuda" and not torch.cuda.is_available():
         if allow_fallback:
             import warnings
-            warnings.warn(f"device {requested!r} requested but CUDA is not available; using the CPU")
+            warnings.warn(f"device {requested!r} requested but CUDA is not available; using the CPU",
+                          stacklevel=2)
             return torch.device("cpu")
         raise RuntimeError(f"device {requested!r} requested but this machine has no CUDA GPU "
                            f"(torch {torch.__version__}, cuda available: False). Use --device cpu, "

@@ -46,12 +46,15 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Sequence, Union, cast
+from typing import TYPE_CHECKING, Sequence, Union, cast
 
 import numpy as np
+
+if TYPE_CHECKING:      # torch is imported where it is used: `import inr_lib.spectral` stays light
+    import torch
 
 __all__ = [
     "WAVELENGTHS",
@@ -86,7 +89,7 @@ _NAMED = {
 }
 _ALIASES = {"nikon5100": "Nikon 5100 (NPL)", "cie1964_10": "cie1964", "cie1931_2": "cie1931"}
 
-ArrayLike = Union[np.ndarray, "torch.Tensor"]  # noqa: F821
+ArrayLike = Union[np.ndarray, "torch.Tensor"]
 
 
 def list_responses() -> list[str]:
@@ -159,7 +162,7 @@ def get_response(name: str = "cie1964") -> np.ndarray:
     return _named_table(_canonical(name)).copy()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _named_table(key: str) -> np.ndarray:
     import colour  # lazy: ~1.5 s import
 
@@ -289,6 +292,7 @@ def project(hsi: ArrayLike, response: Union[str, np.ndarray] = "cie1964", normal
     if _is_torch(hsi):
         import torch
 
+        assert isinstance(hsi, torch.Tensor)
         if not torch.is_floating_point(hsi):
             hsi = hsi.float()
         rt = torch.as_tensor(r, dtype=hsi.dtype, device=hsi.device)
@@ -359,7 +363,8 @@ class CameraPipeline:
             t = cast("torch.Tensor", lin)
             g = torch.as_tensor(1.0 / self.gamma, dtype=t.dtype, device=t.device)
             return t.pow(g.view(3, 1, 1))
-        return np.power(lin, (1.0 / self.gamma).astype(lin.dtype)[:, None, None])
+        arr = np.asarray(lin)
+        return np.power(arr, (1.0 / self.gamma).astype(arr.dtype)[:, None, None])
 
 
 #: pipelines stored as data in ``inr_lib/pipelines/<name>.json``
@@ -371,7 +376,7 @@ def list_pipelines() -> list[str]:
     return [*_PIPELINE_FILES, "cie1964-linear"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_pipeline(name: str = "cave-rgb") -> CameraPipeline:
     """The named :class:`CameraPipeline` (see the module docstring)."""
     if name == "cie1964-linear":

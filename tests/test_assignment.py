@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import inspect
 import json
-import math
 import re
 import subprocess
 import sys
@@ -103,7 +102,7 @@ def test_every_layout_holds_the_same_numbers_in_a_different_order():
     weights, biases = cohort.random_mlps(1, 1, 1, widths, seed=2)
     packed = {lay: cohort.pack(weights, biases, lay)[0, 0, 0] for lay in cohort.LAYOUTS + (cohort.LIBRARY_LAYOUT,)}
     ref = sorted(packed[cohort.LIBRARY_LAYOUT].tolist())
-    for lay, vec in packed.items():
+    for _lay, vec in packed.items():
         assert vec.numel() == cohort.param_count(widths) and sorted(vec.tolist()) == ref
     assert len({tuple(v.tolist()) for v in packed.values()}) == len(packed), "two layouts coincide"
 
@@ -166,7 +165,8 @@ def test_last_cohorts_solution_fails_a_new_seed():
 
 
 def _public_files() -> list[Path]:
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
     return [ROOT / f for f in files if f.endswith((".py", ".ipynb", ".md")) and (ROOT / f).is_file()]
 
 

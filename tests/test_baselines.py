@@ -107,7 +107,7 @@ def test_cnn_shapes_seed_and_gradient():
     assert torch.equal(torch.get_rng_state(), state)  # global RNG untouched
     b = BL.SmallResCNN(BL.SmallResCNNConfig(channels=16, num_blocks=2, seed=3))
     c = BL.SmallResCNN(channels=16, num_blocks=2, seed=4)
-    for (k, va), vb, vc in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
+    for (k, va), vb, _vc in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
         assert torch.equal(va, vb), k
     assert not torch.equal(a.head.weight, c.head.weight)
 

@@ -170,7 +170,7 @@ def test_sha256_and_scene_folder(tmp_path):
     f = tmp_path / "x.bin"
     f.write_bytes(b"abc")
     assert book.sha256(f) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    src = synthetic.make_synthetic_cave(tmp_path / "src", n_scenes=3, size=32) or tmp_path / "src"
+    synthetic.make_synthetic_cave(tmp_path / "src", n_scenes=3, size=32)
     from inr_lib.data import list_cave_scenes
     names = [d.name for d in list_cave_scenes(tmp_path / "src")][:2]
     dest = book.scene_folder(tmp_path / "sub", tmp_path / "src", names)

@@ -55,5 +55,6 @@ def test_glue_with_the_real_myst_nb_records_the_value(monkeypatch):
     assert book.glue("ch5_card_tiled", 33.59) == 33.59
     data, metadata = published[-1]
     assert metadata["scrapbook"]["name"] == "ch5_card_tiled"
-    assert metadata["scrapbook"]["mime_prefix"] and all(k.startswith(metadata["scrapbook"]["mime_prefix"]) for k in data)
+    prefix = metadata["scrapbook"]["mime_prefix"]
+    assert prefix and all(k.startswith(prefix) for k in data)
     assert "33.59" in next(iter(data.values()))

@@ -53,8 +53,9 @@ def test_session_scripts_are_up_to_date():
 
 
 def test_plain_markdown_removes_myst():
-    text = ("See [](02_inr.ipynb) and [the model](05_model.ipynb#parameters) {cite}`zhang2022implicit,tancik2020fourier`; "
-            "{glue:text}`ch5_gflop:.1f` GFLOP; {download}`starter <assignment/x.py>`.\n\n:::{dropdown} Solution\nsecret\n:::\n")
+    text = ("See [](02_inr.ipynb) and [the model](05_model.ipynb#parameters) "
+            "{cite}`zhang2022implicit,tancik2020fourier`; {glue:text}`ch5_gflop:.1f` GFLOP; "
+            "{download}`starter <assignment/x.py>`.\n\n:::{dropdown} Solution\nsecret\n:::\n")
     out = slides.plain_markdown(text)
     assert not slides.RAW_MYST.search(out), out
     assert "chapter 2 (Implicit neural representations)" in out and "the model" in out

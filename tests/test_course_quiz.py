@@ -99,7 +99,8 @@ def test_the_source_shows_neither_answers_nor_explanations(questions):
             if not q.choices:
                 value = numeric[qid]
                 for shown in {f"{value}", f"{value:,}", f"{int(value)}"}:
-                    assert not re.search(rf"(?<![\w.]){re.escape(shown)}(?![\w.])", src.split(qid, 1)[1].split("quiz.ask(")[0].split("digest=")[1]), \
+                    stored = src.split(qid, 1)[1].split("quiz.ask(")[0].split("digest=")[1]
+                    assert not re.search(rf"(?<![\w.]){re.escape(shown)}(?![\w.])", stored), \
                         f"{ch}: {qid}'s answer {shown} appears in its stored fields"
             answer = numeric.get(qid, next((i for i in range(len(q.choices or [])) if quiz.is_correct(qid, i)), None))
             explanation = quiz._open(q, quiz._canonical(q, answer))

@@ -69,7 +69,7 @@ def test_ddp_two_processes_match_one_process(tmp_path):
     for k in w0:
         assert torch.isfinite(w0[k]).all(), k
         assert torch.equal(w0[k], w1[k]), f"{k}: ranks out of sync"
-        torch.testing.assert_close(w0[k], ws[k], rtol=1e-4, atol=1e-5, msg=lambda m: f"{k}: {m}")
+        torch.testing.assert_close(w0[k], ws[k], rtol=1e-4, atol=1e-5, msg=lambda m, k=k: f"{k}: {m}")
     # only rank 0 wrote the run folder's files, and validated
     from inr_lib.files.checkpoints import load_checkpoint
 

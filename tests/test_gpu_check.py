@@ -175,7 +175,7 @@ def test_the_gpu_plan_uses_options_that_exist(capsys):
     plan = gc.bench_plan(a)
     assert [n for n, *_ in plan] == ["bench_paper_train", "bench_paper_infer", "bench_small",
                                      "bench_compile_paper", "bench_compile_small"]
-    for _, args, timeout in plan:
+    for _, args, _timeout in plan:
         assert all(f in bench_help for f in flags(args)), args
         assert "--batch" not in args            # bench.py's CUDA default: 56, the paper's batch
     # the budget (<= 8 minutes) cuts the later benchmarks; the stages before them fit in it

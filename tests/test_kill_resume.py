@@ -258,7 +258,7 @@ def test_sigkill_anywhere_then_resume_gives_the_uninterrupted_weights(tmp_path):
             if start == EPOCHS:
                 break
             pid = zygote.start(argv(out, "--resume"), tmp_path / "resume.log")
-            _wait_for(lambda: max(_log_epochs(out), default=0) > start, 120,
+            _wait_for(lambda start=start: max(_log_epochs(out), default=0) > start, 120,
                       f"an epoch after {start}", pid)
             time.sleep(rng.uniform(0.0, 0.25))
             try:

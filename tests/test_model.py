@@ -60,7 +60,7 @@ def test_pixel_outside_padding_unaffected_by_size_not_divisible_by_4():
 
 def test_seeded_init_is_reproducible_and_seed_matters():
     a, b, c = build_model("tiny", seed=1), build_model("tiny", seed=1), build_model("tiny", seed=2)
-    for (n, p), q, r in zip(a.named_parameters(), b.parameters(), c.parameters()):
+    for (n, p), q, _r in zip(a.named_parameters(), b.parameters(), c.parameters()):
         assert torch.equal(p, q), n
     assert any(not torch.equal(p, r) for p, r in zip(a.parameters(), c.parameters()))
 

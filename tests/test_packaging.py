@@ -149,7 +149,7 @@ def _chapter_imports() -> set:
             if cell["cell_type"] != "code":
                 continue
             src = "".join(cell["source"])
-            code = "\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!")))
+            code = "\n".join(ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!")))
             for node in ast.walk(ast.parse(code)):
                 if isinstance(node, ast.Import):
                     mods |= {a.name.split(".")[0] for a in node.names}
@@ -181,7 +181,8 @@ TYPED_MODULES = ["__init__", "cli", "commands", "runtime", "spectral", "pretrain
                  "model/basis", "model/baselines", "model/config", "model/encoding", "model/hypernet",
                  "model/inr", "model/pixelwise", "model/registry", "model/tiling",
                  "train/loop", "evaluation/metrics", "evaluation/scoring",
-                 "files/atomic", "files/checkpoints", "files/images", "files/outputs", "files/readers",
+                 "files/atomic", "files/ownership", "files/checkpoints", "files/images", "files/outputs",
+                 "files/readers",
                  "book/__init__", "book/figures", "book/folds", "book/heldout", "book/manifest", "book/runs",
                  "book/zoo",
                  "data/cave", "data/cave_splits", "data/download", "data/ntire2018", "data/nus",

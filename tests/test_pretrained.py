@@ -28,7 +28,8 @@ def _tiny_zoo(root: Path) -> str:
     (root / "cards").mkdir()
     path = root / "weights" / "toy.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    result = {"mean": {"psnr": 1.0, "ssim": 0.5, "sam": 30.0, "mrae": 0.9}, "per_scene": [], "protocol": {"inference": {"mode": "tiled"}}}
+    result = {"mean": {"psnr": 1.0, "ssim": 0.5, "sam": 30.0, "mrae": 0.9}, "per_scene": [],
+              "protocol": {"inference": {"mode": "tiled"}}}
     card = {
         "name": "toy", "description": "a tiny untrained model for tests", "arch": "inr",
         "model_config": model.config.to_dict(), "params": sum(p.numel() for p in model.parameters()),

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from inr_lib.data import (
+from inr_lib.data import (  # noqa: E402 (after the sys.path line: runs from a checkout)
     CAVE_URL,
     DataFormatError,
     DownloadError,

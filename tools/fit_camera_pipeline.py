@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from inr_lib.data import cave_split, list_cave_scenes, load_cave_scene
+from inr_lib.data import cave_split, list_cave_scenes, load_cave_scene  # noqa: E402 (after the sys.path line: runs from a checkout)
 
 OUT = ROOT / "inr_lib" / "pipelines" / "cave-rgb.json"
 PIXELS_PER_SCENE = 3000

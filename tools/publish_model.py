@@ -101,7 +101,7 @@ def main(argv=None) -> int:
 
     run = ROOT / "runs" / "zoo" / a.name
     ckpt, cfg, wpath = export_weights(a.name, run, a.dtype)
-    log = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines() if l.strip()]
+    log = [json.loads(ln) for ln in (run / "log.jsonl").read_text().splitlines() if ln.strip()]
     roots = [ROOT / r for r in a.data.split(":", 1)[1].split(",")]
     parts = split_available(list_cave_scenes(roots), "dev18")
     steps, samples = _steps(len(parts["train"]), cfg)

@@ -25,7 +25,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:      # for the annotations only: `import inr_lib.book` stays light
+    import torch
+
+    from ..data import DataRoot
 
 #: Google Drive folder (under ``MyDrive``) that holds the data and the runs in Colab
 DRIVE_FOLDER = "inr-hsisr"
@@ -132,8 +137,8 @@ class Book:
 
     chapter: str
     profile: str
-    device: object
-    data: object
+    device: torch.device
+    data: DataRoot
     source: str
     root: Path
     runs: Path
@@ -187,7 +192,7 @@ def _mount_drive(mount: bool) -> Path | None:
     if not mount:
         return None
     try:
-        from google.colab import drive  # type: ignore[import-not-found]
+        from google.colab import drive
         drive.mount(str(DRIVE_MOUNT))
     except Exception as e:  # declined, or no Drive in this runtime
         print(f"Google Drive not mounted ({type(e).__name__}: {e}); data and runs stay in "
@@ -365,8 +370,7 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
 
 # the run helpers print paths with shorten() above, hence imported last
 from . import manifest  # noqa: E402
-from .runs import (Evaluations, evaluate_checkpoint, installed_from,  # noqa: E402
-                   repository_files, run_cli, scene_folder, sha256)
+from .runs import Evaluations, evaluate_checkpoint, installed_from, repository_files, run_cli, scene_folder, sha256  # noqa: E402
 
 __all__ = ["setup", "Book", "in_colab", "repository_root", "shown", "alias", "shorten",
            "short_paths", "table", "glue", "Evaluations", "evaluate_checkpoint", "installed_from",

@@ -22,7 +22,7 @@ Each returns ``(fig, info)``: ``info`` holds the values drawn (for assertions an
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -46,11 +46,11 @@ def hypernet_stages(cfg: "inr_lib.ModelConfig", size: tuple[int, int]) -> list[d
     with torch.device("meta"):
         model = INRHSISR(cfg)
     h, w = size
-    stages = []
+    stages: list[dict[str, Any]] = []
     for m in model.hypernet.features.modules():
         if isinstance(m, torch.nn.Conv2d):
-            h = (h + 2 * m.padding[0] - m.kernel_size[0]) // m.stride[0] + 1
-            w = (w + 2 * m.padding[1] - m.kernel_size[1]) // m.stride[1] + 1
+            h = (h + 2 * int(m.padding[0]) - m.kernel_size[0]) // m.stride[0] + 1
+            w = (w + 2 * int(m.padding[1]) - m.kernel_size[1]) // m.stride[1] + 1
             key = (m.in_channels, m.out_channels, m.stride[0])
             if stages and stages[-1]["key"] == key and m.stride[0] == 1:
                 stages[-1]["n"] += 1
@@ -92,7 +92,8 @@ def draw_architecture(ax: Axes, preset: str = "paper", size: tuple[int, int] = (
         else:
             rep = f"{s['n']} x " if s["n"] > 1 else ""
             stride = ", stride 2" if s["stride"] == 2 else ""
-            label = f"{rep}3x3 conv\n{s['cin']} -> {s['cout']}{stride}\n+ IN + ReLU\n(B, {s['cout']}, {s['grid'][0]}, {s['grid'][1]})"
+            label = (f"{rep}3x3 conv\n{s['cin']} -> {s['cout']}{stride}\n+ IN + ReLU\n"
+                     f"(B, {s['cout']}, {s['grid'][0]}, {s['grid'][1]})")
         _arrow(ax, (x - gap, 1.6 + bh / 2), (x, 1.6 + bh / 2))
         _box(ax, x, 1.6, bw, bh, label, "#cfe2f3")
         x += bw + gap
@@ -101,7 +102,9 @@ def draw_architecture(ax: Axes, preset: str = "paper", size: tuple[int, int] = (
     _box(ax, x, 1.6, bw, bh, f"per-tile MLP\nparameters Θ\n(B, {P:,}, {H // t}, {W // t})", "#fce5cd")
     x_theta = x
     # bottom row: encoding + RGB -> per-pixel MLP -> 31 bands
-    _box(ax, 0, 0.2, bw, bh, f"positional encoding\n\"{cfg.encoding}\", periods\n{', '.join(f'{p:g}' for p in cfg.periods)}\n({n_enc}, {H}, {W})", "#d9ead3")
+    periods = ", ".join(f"{p:g}" for p in cfg.periods)
+    _box(ax, 0, 0.2, bw, bh, f"positional encoding\n\"{cfg.encoding}\", periods\n{periods}\n({n_enc}, {H}, {W})",
+         "#d9ead3")
     _box(ax, bw + gap, 0.2, bw, bh, f"concatenate with RGB\n(B, {widths[0]}, {H}, {W})", "#f2f2f2")
     _arrow(ax, (bw, 0.2 + bh / 2), (bw + gap, 0.2 + bh / 2))
     _arrow(ax, (bw / 2, 1.6), (bw + gap + 0.3, 0.2 + bh), color="0.5")

@@ -156,7 +156,7 @@ TABLE_HEADER = ("method", "RMSE at the held-out bands", "per seed", "PSNR held-o
 def table_rows(summaries: dict[str, Summary], labels: dict[str, str]) -> list[tuple[str, ...]]:
     """Rows for :data:`TABLE_HEADER`, one per key of ``labels`` (in its order) found in
     ``summaries``; RMSE with 5 decimals, the per-seed cell empty for one seed."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for key, label in labels.items():
         if key not in summaries:
             continue

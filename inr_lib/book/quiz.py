@@ -148,7 +148,8 @@ def registered() -> dict[str, Question]:
 def results() -> str:
     """One line: how many of the questions asked in this session were answered right."""
     done = [q.qid for q in _REGISTRY.values() if q.answered]
-    return f"{len(done)} of {len(_REGISTRY)} concept checks answered correctly" + (f": {', '.join(done)}" if done else "")
+    listed = f": {', '.join(done)}" if done else ""
+    return f"{len(done)} of {len(_REGISTRY)} concept checks answered correctly" + listed
 
 
 # --------------------------------------------------------------------------- showing
@@ -264,7 +265,10 @@ _JS = """
     const out = root.querySelector(".quiz-out");
     const c = canonical();
     if (c === null) { out.textContent = "Enter an answer first."; return; }
-    if (!(globalThis.crypto && crypto.subtle)) { out.textContent = "This browser cannot check answers here; use quiz.check in the notebook."; return; }
+    if (!(globalThis.crypto && crypto.subtle)) {
+      out.textContent = "This browser cannot check answers here; use quiz.check in the notebook.";
+      return;
+    }
     if (hex(await sha("check|" + q.qid + "|" + c)) === q.digest) {
       out.textContent = "Correct. " + (await explain(c));
       out.style.color = "#1a7f37";
@@ -285,7 +289,8 @@ def html_form(q: Question) -> str:
         entry = "".join(f'<label style="display:block"><input type="radio" name="{dom_id}" value="{i}"> '
                         f"{html.escape(c)}</label>" for i, c in enumerate(q.choices))
     else:
-        entry = (f'<input type="text" size="14" placeholder="a number{html.escape(f" in {q.unit}" if q.unit else "")}"> ')
+        unit = html.escape(f" in {q.unit}" if q.unit else "")
+        entry = f'<input type="text" size="14" placeholder="a number{unit}"> '
     data = json.dumps({"qid": q.qid, "digest": q.digest, "choices": bool(q.choices),
                        "decimals": q.decimals, "explain": q.explain})
     return (f'<div class="inr-quiz" id="{dom_id}" style="border:1px solid #ccc;border-radius:6px;'

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import shorten, shown  # defined before the package imports this module
 
+
 def sha256(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file (e.g. a checkpoint, to know whether a result file is stale)."""
     from ..files.checkpoints import sha256_file
@@ -32,16 +33,16 @@ def run_cli(*args: object, json_out: Path | None = None, cwd: Path | None = None
     command) after ``stamp_after`` (e.g. the checkpoint) was last changed. Raises
     ``RuntimeError`` with the command's last output lines when it fails.
     """
-    args = [str(a) for a in args]
+    argv = [str(a) for a in args]
     if json_out is not None:
-        args += ["--json", str(json_out), "--no-progress"]
-    line = "python -m inr_lib " + shorten(" ".join(args))
+        argv += ["--json", str(json_out), "--no-progress"]
+    line = "python -m inr_lib " + shorten(" ".join(argv))
     print("$", line)
     if json_out is not None and _fresh(Path(json_out), line, stamp_after):
         res = json.loads(Path(json_out).read_text())
         print(f"  reusing {shown(json_out)} (written by this command)")
         return res
-    out = subprocess.run([sys.executable, "-m", "inr_lib", *args], cwd=cwd, env=env,
+    out = subprocess.run([sys.executable, "-m", "inr_lib", *argv], cwd=cwd, env=env,
                          capture_output=True, text=True)
     text = shorten((out.stderr + out.stdout).strip())
     if out.returncode != 0:

@@ -230,7 +230,7 @@ def find(variants: list[Variant], name: str) -> Variant:
 def seed_noise(variants: list[Variant], key: str = "psnr_tiled") -> tuple[float, str] | None:
     """The largest difference between two seeds of one variant, ``(max - min, variant name)``,
     over the variants with at least two shipped seeds; None when no variant has two yet."""
-    ranges = [(2 * v.spread[key], v.name) for v in variants if v.spread.get(key) is not None]
+    ranges = [(2 * s, v.name) for v in variants if (s := v.spread.get(key)) is not None]
     return max(ranges) if ranges else None
 
 
@@ -287,7 +287,8 @@ def protocol(variants: list[Variant]) -> str:
     return (f"{len(cards)} shipped ablation models, each trained on {split} train "
             f"({_one([len(x['train_scenes']) for x in d])} CAVE scenes) for "
             f"{_one([x['epochs'] for x in t])} epochs = {_one(steps)} steps of batch "
-            f"{_one([x['batch_size'] for x in t])}, {_range(minutes)} min of wall time each on {_one([x['machine'].split(',')[0] for x in t])}; scored on "
+            f"{_one([x['batch_size'] for x in t])}, {_range(minutes)} min of wall time each on "
+            f"{_one([x['machine'].split(',')[0] for x in t])}; scored on "
             f"{split} test ({_one([', '.join(x['test_scenes']) for x in d])}), full images: "
             f"tiled = windows of {_one([i.get('tile') for i in inf])} px overlapping by "
             f"{_one([i.get('overlap') for i in inf])}, whole = one forward pass per image.")

@@ -100,10 +100,18 @@ def _strip_ms(name: str) -> str:
     return name[:-3] if name.lower().endswith("_ms") else name
 
 
+def _group(pattern: re.Pattern[str], name: str, group: str) -> str:
+    """``group`` of a file ``name`` already selected by ``pattern``."""
+    match = pattern.match(name)
+    if match is None:
+        raise ValueError(f"{name} does not match {pattern.pattern}")
+    return match.group(group)
+
+
 def _scene_name(folder: Path) -> str:
     """The band files' common prefix without ``_ms`` (as :func:`load_cave_scene` names the
     scene), else the folder name without ``_ms``."""
-    prefixes = {_BAND_RE.match(f.name).group("prefix") for fs in _band_files(folder).values() for f in fs}
+    prefixes = {_group(_BAND_RE, f.name, "prefix") for fs in _band_files(folder).values() for f in fs}
     return _strip_ms(prefixes.pop() if len(prefixes) == 1 else folder.name)
 
 
@@ -141,7 +149,7 @@ def list_cave_scenes(root: Union[PathLike, Sequence[PathLike]]) -> list:
     """
     if isinstance(root, (list, tuple)):
         return _list_many(root)
-    root = Path(root).expanduser()
+    root = Path(root).expanduser()  # type: ignore[arg-type]  # one folder (str or a path)
     if root.is_file():
         raise _not_a_folder(root, "CAVE folder")
     if not root.is_dir():
@@ -239,7 +247,7 @@ def _resolve_scene_folder(folder: Path) -> tuple:
 
 
 def _check_band_numbers(folder: Path, bands: dict) -> str:
-    prefixes = sorted({_BAND_RE.match(f.name).group("prefix") for fs in bands.values() for f in fs})
+    prefixes = sorted({_group(_BAND_RE, f.name, "prefix") for fs in bands.values() for f in fs})
     if len(prefixes) > 1:
         raise DataFormatError(
             f"{folder}: band files of several scenes are mixed ({prefixes}); keep one scene per folder"
@@ -266,7 +274,7 @@ def _check_band_numbers(folder: Path, bands: dict) -> str:
 def _find_rgb(folder: Path, prefix: str, name: str):
     cands = [f for f in folder.iterdir() if _RGB_RE.match(f.name) and f.is_file() and not _is_stray(f)]
     for want in (prefix, name):
-        exact = [f for f in cands if _RGB_RE.match(f.name).group("prefix").lower() == want.lower()]
+        exact = [f for f in cands if _group(_RGB_RE, f.name, "prefix").lower() == want.lower()]
         if exact:
             return exact[0]
     if len(cands) == 1:
@@ -299,6 +307,7 @@ def _read_bands(bands: dict) -> tuple[np.ndarray, set, set]:
         np.divide(grey, np.float32(2**depth - 1), out=hsi[k - 1], dtype=np.float32)
         depths.add(depth)
         channels.add(values.shape[2])
+    assert hsi is not None        # the loop ran N_BANDS times
     return hsi, depths, channels
 
 
@@ -345,7 +354,7 @@ def load_cave_scene(scene_dir: PathLike) -> Scene:
     return Scene(name=name, hsi=hsi, rgb=rgb, wavelengths=WAVELENGTHS.astype(np.float64), meta=meta)
 
 
-def _requested(scenes, split: str) -> list:
+def _requested(scenes, split: str) -> list | None:
     if scenes is None or scenes == "all":
         return None
     if isinstance(scenes, str):

@@ -22,7 +22,6 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterable, Sequence, Union
 
-
 __all__ = ["CAVE_SCENES", "cave_split", "list_cave_splits", "split_available"]
 
 

@@ -73,7 +73,7 @@ def _scale_rule(cube, path: Path, key: str, white_level: float, hi: float):
             np.any(cube != np.round(cube)):
         warnings.warn(f"{path}: {key!r} already lies in [0, 1] (max {hi:g}), so it is taken as "
                       f"normalised and not divided by {NTIRE2018_WHITE_LEVEL}; pass white_level= "
-                      f"to choose the scale yourself")
+                      f"to choose the scale yourself", stacklevel=2)
         return 1.0, "float data within [0, 1]: taken as already normalised (not divided by 4095)"
     return white_level, f"divided by white_level {white_level:g}"
 
@@ -98,7 +98,7 @@ def _orient_like_rgb(hsi, rgb, path: Path, rgb_path):
     if not swapped:
         return hsi, "as stored (checked against the RGB image)"
     warnings.warn(f"{path}: the spectral cube is stored transposed relative to {rgb_path}; "
-                  f"it was transposed to match the RGB image (meta['orientation'] says so)")
+                  f"it was transposed to match the RGB image (meta['orientation'] says so)", stacklevel=2)
     return np.ascontiguousarray(hsi.transpose(0, 2, 1)), \
         "transposed to match the RGB image (the file stores it the other way round)"
 

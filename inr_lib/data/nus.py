@@ -174,6 +174,7 @@ def _nus_bands(path: Path, mat: MatData, cube_key: str, cube: np.ndarray,
         raise DataFormatError(
             f"{path}: {cube_key!r} holds {int((~np.isfinite(bands)).sum())} NaN/inf values"
         )
+    assert w_source is not None          # set with w, by the file or the assumption above
     return bands, w, w_source
 
 

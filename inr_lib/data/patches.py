@@ -103,7 +103,7 @@ class PatchDataset(Dataset):
         self.names = [s.name for s in scenes]
         self.hsi = [_as_tensor(s.hsi) for s in scenes]
         self.rgb = [torch.from_numpy(scene_rgb(s, rgb_source)) for s in scenes]
-        self.sizes = [tuple(h.shape[-2:]) for h in self.hsi]
+        self.sizes = [(int(h.shape[-2]), int(h.shape[-1])) for h in self.hsi]
         small = [(n, hw) for n, hw in zip(self.names, self.sizes) if min(hw) < size]
         if small:
             raise ValueError(f"crop size {size} does not fit in scene(s) {small} ((name, (H, W))); "

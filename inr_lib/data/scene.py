@@ -120,9 +120,9 @@ def scene_rgb(scene: "Scene", rgb_source: str = "dataset") -> np.ndarray:
         except (KeyError, ValueError) as e:
             raise ValueError(f"unknown rgb_source {rgb_source!r}: expected 'dataset' or a "
                              f"response name known to inr_lib.spectral ({e})") from None
-        rgb = spectral.project(np.asarray(scene.hsi, dtype=np.float32), response)
-        rgb = rgb.detach().cpu().numpy() if hasattr(rgb, "detach") else np.asarray(rgb)
-        rgb = rgb.astype(np.float32, copy=False)
+        projected = spectral.project(np.asarray(scene.hsi, dtype=np.float32), response)
+        rgb = np.asarray(projected.detach().cpu().numpy() if hasattr(projected, "detach") else projected,
+                         dtype=np.float32)
     hsi_hw = tuple(np.shape(scene.hsi)[-2:])
     if rgb.ndim != 3 or rgb.shape[0] != 3 or tuple(rgb.shape[1:]) != hsi_hw:
         raise ValueError(f"scene {scene.name!r}: expected an RGB image of shape (3, {hsi_hw[0]}, "

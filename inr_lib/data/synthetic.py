@@ -40,14 +40,13 @@ import json
 import os
 import shutil
 import tempfile
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from ..files.ownership import require_owned, write_manifest
-from ..spectral import (WAVELENGTHS, CameraPipeline, get_pipeline, get_response, list_pipelines,
-                        normalise_response)
+from ..spectral import WAVELENGTHS, CameraPipeline, get_pipeline, get_response, list_pipelines, normalise_response
 
 __all__ = [
     "PHOTOS",
@@ -83,7 +82,7 @@ def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
 
 
-@lru_cache(maxsize=None)
+@cache
 def reflectance_library() -> tuple:
     """Measured reflectances from colour-science at :data:`WAVELENGTHS`.
 
@@ -111,7 +110,7 @@ def reflectance_library() -> tuple:
     return tuple(names), arr
 
 
-@lru_cache(maxsize=None)
+@cache
 def _illuminant(name: str) -> np.ndarray:
     import colour
 
@@ -122,7 +121,7 @@ def _illuminant(name: str) -> np.ndarray:
     return e / e.max()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _linear_srgb_matrix() -> np.ndarray:
     """(31, 3): spectrum (radiance) -> linear sRGB, scaled so a flat unit spectrum has Y = 1."""
     import colour
@@ -175,6 +174,8 @@ def _endmembers(target: np.ndarray, lib_rgb: np.ndarray, rng) -> np.ndarray:
             best, best_cond = idx, cond
         if cond < 50:
             break
+    if best is None:   # 8 draws without 3 distinct spectra: only for a library of < 3 colours
+        raise ValueError("the reflectance library has fewer than 3 distinct spectra near this colour")
     return best
 
 
@@ -265,7 +266,8 @@ def make_synthetic_cave(root: str | os.PathLike, n_scenes: int = 8, size: int = 
               "rgb": ("clip(hsi @ pipeline response, 0, 1) ** (1 / gamma), rounded to 8 bits"
                       if response in list_pipelines() else
                       "project(hsi, response, normalise='sum'), clipped, rounded to 8 bits, no gamma"),
-              "illuminant": illuminant, "hsi": "radiance / 99.5th percentile of per-pixel max, clipped to [0, 1], rounded to 16 bits",
+              "illuminant": illuminant,
+              "hsi": "radiance / 99.5th percentile of per-pixel max, clipped to [0, 1], rounded to 16 bits",
               "reflectances": len(names)}
     out = []
     for i in range(n_scenes):
@@ -385,7 +387,11 @@ def ensure_synthetic_cave(root: str | os.PathLike, n_scenes: int = 8, size: int 
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return _complete(root, want)
+    dirs = _complete(root, want)
+    if dirs is None:
+        raise OSError(f"{root}: the synthetic dataset was written but is not complete; delete the "
+                      f"folder and call again")
+    return dirs
 
 
 def is_synthetic_complete(root: str | os.PathLike) -> bool:

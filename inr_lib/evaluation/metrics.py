@@ -333,11 +333,10 @@ class _SSIMWork:
         self.buffers = buffers
         if not buffers:
             return
-        f64 = {"dtype": torch.float64, "device": device}
-        self.moments = torch.empty(h * 4 * n * w, **f64)
-        self.rows = torch.empty(self.hv * 4 * n * w, **f64)
-        self.cols = torch.empty(self.wv * self.hv * 4 * n, **f64)
-        self.tmp = [torch.empty(self.wv * self.hv * n, **f64) for _ in range(4)]
+        self.moments = torch.empty(h * 4 * n * w, dtype=torch.float64, device=device)
+        self.rows = torch.empty(self.hv * 4 * n * w, dtype=torch.float64, device=device)
+        self.cols = torch.empty(self.wv * self.hv * 4 * n, dtype=torch.float64, device=device)
+        self.tmp = [torch.empty(self.wv * self.hv * n, dtype=torch.float64, device=device) for _ in range(4)]
 
     def mean_ssim(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean SSIM map of each of N single-band images ``(N, H, W)`` -> ``(N,)``."""
@@ -356,7 +355,7 @@ class _SSIMWork:
             t0, t1, t2, t3 = (t[: wv * hv * n].view(wv, hv, n) for t in self.tmp)
         else:
             m = torch.stack([xt, yt, xt * xt + yt * yt, xt * yt], dim=1)
-            v_out = f_out = t0 = t1 = t2 = t3 = None
+            v_out = f_out = t0 = t1 = t2 = t3 = None  # type: ignore[assignment]  # allocated per call
         v = _filter_rows(m.view(h, -1), self.t_rows, v_out)  # (H - 10, 4 N W)
         # Along W: the transposed view (W, (H - 10) 4 N) of the result needs no copy.
         f = _filter_rows(v.view(-1, w).t(), self.t_cols, f_out)  # (W - 10, (H - 10) 4 N)

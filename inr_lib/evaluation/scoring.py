@@ -20,7 +20,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -159,7 +159,7 @@ def _protocol(model, scenes, mode, tile, overlap, border, self_ensemble, rgb_sou
     else:
         rgb_desc = {"source": "projected", "response": rgb_source,
                     "note": "inr_lib.spectral.project(hsi, response) (columns normalised to sum 1)"}
-    config = getattr(model, "config", None)
+    config: Any = getattr(model, "config", None)
     return {
         "dataset": dataset,
         "split": split,
@@ -184,7 +184,7 @@ def _protocol(model, scenes, mode, tile, overlap, border, self_ensemble, rgb_sou
         "device": str(device),
         "inr_lib_version": __version__,
         "torch_version": torch.__version__,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -67,7 +67,7 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
 # ------------------------------------------------------------------ RNG states as tensors
 def rng_state() -> dict:
     """The torch (CPU and CUDA), numpy and python RNG states, as tensors and plain values."""
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()        # the legacy tuple (name, keys, pos, ...)
     py_version, py_internal, py_gauss = random.getstate()
     return {
         "torch": torch.get_rng_state(),
@@ -100,7 +100,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, epoch: int,
                     history: list | None = None, best: dict | None = None,
                     include_rng: bool = True) -> Path:
     """Write a checkpoint (atomically) and return its path. See the module docstring."""
-    m = archs.unwrap(model)
+    m: Any = archs.unwrap(model)     # a registered architecture: it has .config
     state = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -339,7 +339,7 @@ def load_model(path: str | os.PathLike, map_location: torch.device | str | None 
     ckpt, sha256 = _read_checkpoint(path, "cpu")
     check_finite_weights(ckpt.get("model") or {}, path)
     model = model_from_checkpoint(ckpt).to(map_location)
-    model.checkpoint_info = {"path": str(path), "sha256": sha256,
-                             "epoch": int(ckpt["epoch"]), "arch": ckpt["arch"],
-                             "train_config": ckpt.get("train_config") or {}}
+    info = {"path": str(path), "sha256": sha256, "epoch": int(ckpt["epoch"]), "arch": ckpt["arch"],
+            "train_config": ckpt.get("train_config") or {}}
+    setattr(model, "checkpoint_info", info)  # noqa: B010  (a plain attribute: Module's hints expect tensors)
     return model

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .atomic import atomic_write
@@ -54,7 +54,7 @@ def write_manifest(folder: str | os.PathLike, name: str, info: dict,
 
 
 def not_owned(folder: str | os.PathLike, name: str, entries: Iterable[str] | None = None,
-              is_ours=None) -> str | None:
+              is_ours: Callable[[dict], bool] | None = None) -> str | None:
     """Why ``folder`` is not provably the library's, or None when it is.
 
     Args:
@@ -99,7 +99,8 @@ def not_owned(folder: str | os.PathLike, name: str, entries: Iterable[str] | Non
 
 
 def require_owned(folder: str | os.PathLike, name: str, what: str, advice: str,
-                  entries: Iterable[str] | None = None, is_ours=None) -> None:
+                  entries: Iterable[str] | None = None,
+                  is_ours: Callable[[dict], bool] | None = None) -> None:
     """Raise :class:`NotOwnedError` unless ``folder`` is absent or provably the library's
     (:func:`not_owned`): ``"<folder> is in the way and inr_lib cannot prove it is <what>
     (<reason>); it is left untouched. <advice>"``, ``what`` e.g. ``"a synthetic dataset it

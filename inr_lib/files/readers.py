@@ -13,8 +13,8 @@ from typing import Iterable, Union
 
 import numpy as np
 
-__all__ = ["DataFormatError", "TooLargeError", "check_memory", "read_png", "read_rgb_image", "check_rgb_size", "read_paired_rgb",
-           "MatData", "read_mat"]
+__all__ = ["DataFormatError", "TooLargeError", "check_memory", "read_png", "read_rgb_image", "check_rgb_size",
+           "read_paired_rgb", "MatData", "read_mat"]
 
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -66,7 +66,7 @@ def _png_header(path: Path, data: bytes):
 
     try:
         last = None
-        for last, _ in png.Reader(bytes=data).chunks():
+        for last, _ in png.Reader(bytes=data).chunks():  # noqa: B007 (read after the loop)
             pass
         if last != b"IEND":
             raise png.FormatError("no IEND chunk")
@@ -202,8 +202,9 @@ def read_rgb_image(path: PathLike) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im.load()
+        with Image.open(path) as opened:
+            opened.load()
+            im: Image.Image = opened
             if im.mode == "P":
                 im = im.convert("RGBA" if "transparency" in im.info else "RGB")
             if im.mode not in ("RGB", "RGBA", "L", "LA"):

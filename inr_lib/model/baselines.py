@@ -107,10 +107,10 @@ def _monomial_exponents(degree: int) -> list[tuple[int, int, int]]:
     """Exponents (a, b, c) of r^a g^b b^c for all monomials of total degree 1..degree."""
     if degree not in (1, 2, 3):
         raise ValueError(f"polynomial degree must be 1, 2 or 3, found {degree}.")
-    exps = []
+    exps: list[tuple[int, int, int]] = []
     for d in range(1, degree + 1):
         for combo in itertools.combinations_with_replacement(range(3), d):
-            exps.append(tuple(combo.count(k) for k in range(3)))
+            exps.append((combo.count(0), combo.count(1), combo.count(2)))
     return exps
 
 
@@ -122,11 +122,12 @@ def polynomial_features(rgb: torch.Tensor, degree: int = 1) -> torch.Tensor:
     """
     feats = []
     for exps in _monomial_exponents(degree):
-        term = None
+        term: torch.Tensor | None = None
         for ch, e in enumerate(exps):
             if e:
                 factor = rgb[:, ch] if e == 1 else rgb[:, ch] ** e
                 term = factor if term is None else term * factor
+        assert term is not None       # every monomial has degree >= 1
         feats.append(term)
     feats.append(torch.ones_like(rgb[:, 0]))
     return torch.stack(feats, dim=1)
@@ -183,6 +184,9 @@ class RidgeBaseline(nn.Module):
     Buffers (saved in ``state_dict``): ``weight`` ``(31, F)``, ``fitted`` (bool scalar).
     Shapes: ``forward((B, 3, H, W)) -> (B, 31, H, W)``.
     """
+
+    weight: torch.Tensor      # buffers (register_buffer), declared for the type checker
+    fitted: torch.Tensor
 
     def __init__(self, degree: int = 1, clamp: bool = True):
         super().__init__()
@@ -283,6 +287,9 @@ class PhysicsUpsampling(nn.Module):
     Shapes: ``forward((B, 3, H, W)) -> (B, 31, H, W)``, clipped to [0, 1].
     Buffers: ``basis`` ``(31, 3)``, ``gain`` (scalar).
     """
+
+    basis: torch.Tensor       # buffers (register_buffer), declared for the type checker
+    gain: torch.Tensor
 
     def __init__(self, rgb_encoding: str = "linear", gain: float = 1.0):
         super().__init__()

@@ -228,8 +228,8 @@ def target_bands(pred: torch.Tensor, hsi: torch.Tensor, wavelengths: Sequence[fl
     return pred[:, idx], hsi[:, idx]
 
 
-def interpolate_bands(cube: ArrayLike | torch.Tensor, from_wavelengths: Sequence[float], to_wavelengths: Sequence[float],
-                      kind: str = "linear") -> np.ndarray:
+def interpolate_bands(cube: ArrayLike | torch.Tensor, from_wavelengths: Sequence[float],
+                      to_wavelengths: Sequence[float], kind: str = "linear") -> np.ndarray:
     """Interpolate spectra sampled at some bands to other wavelengths, along the band axis.
 
     The baselines of the held-out-band experiment (chapter "Continuous in wavelength"): a

@@ -68,14 +68,14 @@ class INRHSISR(nn.Module):
                                          config.tile, config.norm)
             self.shared_params = None
         else:
-            self.hypernet = None
+            self.hypernet = None  # type: ignore[assignment]  # shared parameters instead (hyper="none")
             self.shared_params = nn.Parameter(torch.zeros(P))
         if config.linear_prior:
             # (C_out, C_in + 1): MLP output (bands or coefficients) = prior @ [rgb; 1] in
             # [-1, 1] units
             self.prior = nn.Parameter(torch.zeros(config.mlp_out, config.in_channels + 1))
         else:
-            self.prior = None
+            self.prior = None  # type: ignore[assignment]  # no prior (checked before each use)
 
     # ---------------------------------------------------------------- building blocks
     def mlp_params_for(self, x: torch.Tensor) -> torch.Tensor:
@@ -138,8 +138,8 @@ class INRHSISR(nn.Module):
             return raw if wavelengths is None else raw[:, _band_centre_indices(wavelengths)]
         basis = (_centre_basis(spectral) if wavelengths is None
                  else basis_matrix(spectral, wavelengths))            # (N, K) float64
-        basis = torch.tensor(basis, dtype=raw.dtype, device=raw.device)
-        return torch.einsum("nk,bkhw->bnhw", basis, raw)
+        weights = torch.tensor(basis, dtype=raw.dtype, device=raw.device)
+        return torch.einsum("nk,bkhw->bnhw", weights, raw)
 
     # ---------------------------------------------------------------- forward
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
@@ -351,7 +351,7 @@ class INRHSISR(nn.Module):
                 + ("" if c.spectral == "bands" else f", spectral={c.spectral}"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _centre_basis(spectral: str) -> np.ndarray:
     """The basis of a continuous ``spectral`` at the 31 band centres, ``(31, K)`` float64."""
     basis = basis_matrix(spectral, WAVELENGTHS)
@@ -428,6 +428,7 @@ def _init_weights(model: INRHSISR, seed: int) -> None:
             cin = head.weight.shape[1]
             w = torch.randn(head.weight.shape, generator=g)
             head.weight.copy_(w * (0.1 * scale / math.sqrt(cin)).view(-1, 1, 1, 1))
+            assert head.bias is not None
             head.bias.copy_(mlp0)
         else:
             model.shared_params.copy_(mlp0)

@@ -3,11 +3,12 @@
 :func:`predict_image` is the one inference entry point: it runs any model mapping
 ``(B, 3, H, W)`` to ``(B, C, H, W)`` on a full image, optionally averaged over the 8
 flips/transposes (``self_ensemble=True``). :func:`inr_lib.evaluation.reconstruct` (what the
-command line and :func:`~inr_lib.evaluation.evaluate` call) is it plus a clamp to [0, 1]. For the INR model it calls :meth:`inr_lib.model.INRHSISR.predict` (so the
-numbers are exactly the model's own); for anything else (baselines) :func:`tiled_apply`
-uses the same window layout and linear blending: windows of ``tile x tile`` starting
-every ``tile - overlap`` pixels (the last one flush with the border), weights ramping
-linearly over the overlap.
+command line and :func:`~inr_lib.evaluation.evaluate` call) is it plus a clamp to [0, 1].
+For the INR model it calls :meth:`inr_lib.model.INRHSISR.predict` (so the numbers are
+exactly the model's own); for anything else (baselines) :func:`tiled_apply` uses the same
+window layout and linear blending: windows of ``tile x tile`` starting every
+``tile - overlap`` pixels (the last one flush with the border), weights ramping linearly over
+the overlap.
 
 :func:`self_ensemble` averages the predictions of the 8 flips/transposes of the input,
 each mapped back.
@@ -20,8 +21,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["check_image_batch", "check_image_values", "check_device", "window_starts", "blend_ramp", "tiled_apply", "predict_image", "self_ensemble",
-           "DIHEDRAL", "apply_symmetry", "undo_symmetry"]
+__all__ = ["check_image_batch", "check_image_values", "check_device", "window_starts", "blend_ramp", "tiled_apply",
+           "predict_image", "self_ensemble", "DIHEDRAL", "apply_symmetry", "undo_symmetry"]
 
 
 #: Input values above this are refused as "not in [0, 1]" (an 8-bit image not divided by
@@ -29,7 +30,7 @@ __all__ = ["check_image_batch", "check_image_values", "check_device", "window_st
 MAX_INPUT = 1.5
 
 
-def check_image_batch(rgb, channels: int = 3) -> None:
+def check_image_batch(rgb: object, channels: int = 3) -> None:
     """Raise a one-line error unless ``rgb`` is a floating point tensor ``(B, channels, H, W)``
     with ``B, H, W >= 1``; a numpy array or an ``(H, W, 3)`` image gets the conversion to use."""
     if not torch.is_tensor(rgb):
@@ -146,7 +147,8 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], rgb: torch.Tensor, t
     th, tw = min(tile, H), min(tile, W)
     weight = blend_ramp(th, overlap, rgb.device)[:, None] * blend_ramp(tw, overlap, rgb.device)[None]
     boxes = [(y, x) for y in window_starts(H, tile, overlap) for x in window_starts(W, tile, overlap)]
-    out, norm = None, torch.zeros(H, W, device=rgb.device)
+    out: torch.Tensor | None = None
+    norm = torch.zeros(H, W, device=rgb.device)
     for y, x in boxes:
         norm[y:y + th, x:x + tw] += weight
     for b in range(B):
@@ -158,6 +160,7 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], rgb: torch.Tensor, t
                 out = torch.zeros(B, pred.shape[1], H, W, device=rgb.device)
             for (y, x), p in zip(chunk, pred):
                 out[b, :, y:y + th, x:x + tw] += p * weight
+    assert out is not None        # at least one window
     return out.div_(norm)  # in place: the peak memory stays at one output image
 
 
@@ -230,10 +233,11 @@ def self_ensemble(predict: Callable[[torch.Tensor], torch.Tensor], rgb: torch.Te
     ``predict`` maps ``(B, 3, H, W)`` to ``(B, C, H, W)`` (transposed inputs are
     ``(B, 3, W, H)``). Returns ``(B, C, H, W)``.
     """
-    total = None
+    total: torch.Tensor | None = None
     for fv, fh, tr in DIHEDRAL:
         y = undo_symmetry(predict(apply_symmetry(rgb, fv, fh, tr)), fv, fh, tr)
         total = y if total is None else total + y
+    assert total is not None
     return total / len(DIHEDRAL)
 
 

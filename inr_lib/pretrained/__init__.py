@@ -119,7 +119,9 @@ def _weights_path(name: str, info: dict[str, Any]) -> Path:
     """The weights file a card names: a plain file name inside the weights folder."""
     where = _card_path(name)
     weights = info.get("weights")
-    file = weights.get("file") if isinstance(weights, dict) else None
+    if not isinstance(weights, dict):
+        weights = {}
+    file = weights.get("file")
     if not isinstance(file, str) or not isinstance(weights.get("sha256"), str):
         raise PretrainedError(f"the card {where} has no valid 'weights' entry (expected "
                               f"{{\"file\": NAME, \"sha256\": HEX, ...}}); reinstall inr_lib")

@@ -374,7 +374,7 @@ def amp_dtype_for(device: torch.device, amp: str = "auto") -> torch.dtype | None
     GPU supports it natively (compute capability >= 8, e.g. A100/H100), else fp16 (T4, V100)."""
     if device.type != "cuda" and amp in ("bf16", "fp16"):
         warnings.warn(f"amp={amp} applies to CUDA only; training on {device.type} in full "
-                      f"precision (fp32)")
+                      f"precision (fp32)", stacklevel=2)
     if device.type != "cuda" or amp == "off":
         return None
     if amp == "bf16":
@@ -482,7 +482,7 @@ def run_lock(out_dir: Path, main: bool = True) -> Iterator[None]:
     try:
         import fcntl
     except ImportError:
-        fcntl = None
+        fcntl = None  # type: ignore[assignment]  # Windows: no lock
     if not main or fcntl is None:
         yield
         return
@@ -533,7 +533,7 @@ def record_data(out: Path, identity: dict) -> Callable[[dict, nn.Module], None]:
     """A training callback writing ``out/data.json`` after the first epoch (once the run has
     started, so a failed start leaves an older run's record alone)."""
     text = json.dumps(identity, indent=1) + "\n"
-    written = []
+    written: list[bool] = []
 
     def callback(record, model):
         if not written:
@@ -690,7 +690,8 @@ def _load_state(run: _Run, state: dict) -> None:
 
 
 def _check_resumable(state: dict, cfg: TrainConfig, model: nn.Module, path: Path) -> None:
-    want = {"arch": cfg.arch, **model.config.to_dict()}
+    config: Any = model.config        # a registered architecture's config
+    want = {"arch": cfg.arch, **config.to_dict()}
     have = {"arch": state["arch"], **state["model_config"]}
     diff = {k: (have.get(k), want.get(k)) for k in sorted(set(want) | set(have))
             if have.get(k) != want.get(k)}
@@ -705,7 +706,7 @@ def _check_resumable(state: dict, cfg: TrainConfig, model: nn.Module, path: Path
         if key in old and old[key] != cfg.to_dict()[key]:
             warnings.warn(f"resuming {path} with {key}={cfg.to_dict()[key]!r}, but the run "
                           f"started with {old[key]!r}; the result will differ from an "
-                          f"uninterrupted run")
+                          f"uninterrupted run", stacklevel=2)
 
 
 def _begin_run(run: _Run, history: list) -> None:
@@ -731,7 +732,7 @@ def _make_loader(run: _Run, train_scenes: list) -> tuple[DataLoader, PatchDatase
     cfg, d, device = run.cfg, run.dist, run.device
     data = PatchDataset(train_scenes, size=cfg.crop_size, crops_per_scene=cfg.crops_per_scene,
                         seed=cfg.seed, augment=cfg.augment, rgb_source=cfg.rgb_source)
-    sampler = DistributedSampler(data, num_replicas=d.world, rank=d.rank, shuffle=True,
+    sampler: DistributedSampler = DistributedSampler(data, num_replicas=d.world, rank=d.rank, shuffle=True,
                                  seed=cfg.seed, drop_last=False)
     workers = cfg.num_workers
     if workers is None:
@@ -746,7 +747,8 @@ def _make_loader(run: _Run, train_scenes: list) -> tuple[DataLoader, PatchDatase
 def _set_epoch(loader: DataLoader, data: PatchDataset, gen: torch.Generator, seed: int,
                epoch: int) -> None:
     """Make the crops and their order of ``epoch`` a pure function of the seed and the epoch."""
-    loader.sampler.set_epoch(epoch)
+    sampler: Any = loader.sampler       # the DistributedSampler of _make_loader
+    sampler.set_epoch(epoch)
     data.set_epoch(epoch)
     gen.manual_seed(seed * 100003 + epoch)   # worker seeds (unused by the data)
 
