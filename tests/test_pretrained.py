@@ -209,7 +209,9 @@ def test_command_line_lists_the_models_and_a_card(toy_zoo, run_cli):
     assert json.loads(out) == pretrained.summary()
     rc, out, _, errors = run_cli(["models", "--card", "toy"])
     assert rc == 0 and out.startswith(pretrained.label("toy"))
-    assert f"retrain: {pretrained.card('toy')['command']}" in out and " tiled: PSNR 1" in out
+    command = pretrained.runnable_command(pretrained.card("toy")["command"])
+    assert f"retrain (real CAVE in $INR_DATA/cave): {command}" in out and " tiled: PSNR 1" in out
+    assert pretrained.data_note("toy") in out
     rc, _, _, errors = run_cli(["models", "--card", "nope"])
     assert rc == 1 and "available: ['toy']" in errors[0]
 
