@@ -48,21 +48,46 @@ def _nbtool():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_chapter_installs_inr_lib_only_in_colab_from_the_one_setting(path):
+def test_chapter_installs_inr_lib_only_in_colab_pinned_to_the_books_library(path):
     nbtool = _nbtool()
     nb = nbformat.read(path, as_version=4)
     first = next(c for c in nb.cells if c.cell_type == "code")
     assert nbtool.INSTALL_TAG in first.metadata.get("tags", []), \
         f"{path.name}: first code cell is not the tagged install cell; run tools/nbtool.py sync-install"
-    assert first.source == nbtool.install_cell(*nbtool.repository(REPO)), \
+    url, _ = nbtool.repository(REPO)
+    pin = nbtool.PIN.search(first.source).group(1)
+    assert first.source == nbtool.install_cell(url, pin), \
         f"{path.name}: install cell differs from _config.yml's repository; run tools/nbtool.py sync-install"
-    pip_line = [line for line in first.source.splitlines() if not line.startswith("#")]
-    assert pip_line == [f'!test -d /content && pip install -q "{nbtool.pip_spec(*nbtool.repository(REPO))}"'], \
-        "the install cell runs pip only where /content exists (Colab)"
-    assert "torch" not in pip_line[0], "the install cell must not (re)install torch"
+    assert re.fullmatch(r"[0-9a-f]{40}|v[\w.]+", pin), f"{path.name}: installs {pin!r}, not a commit or tag"
+    assert nbtool.same_library(REPO, pin) is not False or _library_dirty(), \
+        f"{path.name}: {pin} holds another inr_lib than this checkout; run tools/nbtool.py sync-install"
+    pip_lines = [line.strip() for line in first.source.splitlines() if line.strip().startswith("%pip")]
+    assert pip_lines == [f'%pip install -q "{nbtool.pip_spec(url, pin)}"'], pip_lines
+    assert 'if os.path.isdir("/content"):' in first.source, "pip runs only where /content exists (Colab)"
+    assert "raise SystemExit(" in first.source, "a failed install stops the notebook"
+    assert "torch" not in pip_lines[0], "the install cell must not (re)install torch"
     others = [c.source for c in nb.cells if c is not first]
     assert not any("git+http" in s or "github.com/inr-hsisr" in s for s in others), \
         f"{path.name} hard-codes a repository URL outside its install cell"
+
+
+def _library_dirty() -> bool:
+    """inr_lib has uncommitted changes (a developer's tree): the pin cannot name them yet."""
+    out = subprocess.run(["git", "status", "--porcelain", "--", "inr_lib", "pyproject.toml"],
+                         cwd=REPO, capture_output=True, text=True, check=False)
+    return bool(out.stdout.strip())
+
+
+def test_install_cell_stops_the_notebook_when_pip_fails():
+    """Run the install cell's Python with %pip replaced by a failing command: one line, stopped."""
+    nbtool = _nbtool()
+    src = nbtool.install_cell("https://example.org/repo", "0" * 40)
+    code = src.replace('os.path.isdir("/content")', "True")
+    code = re.sub(r"^(\s*)%pip .*$", r"\1_exit_code = 1", code, flags=re.M)
+    with pytest.raises(SystemExit, match="Installing inr_lib failed .* run this cell again"):
+        exec(compile(code, "install-cell", "exec"), {})
+    ok = re.sub(r"_exit_code = 1", "_exit_code = 0", code)
+    exec(compile(ok, "install-cell", "exec"), {})
 
 
 TRAINS = re.compile(r'torch\.optim\.|(?<![\w.])train\(|bk\.cli\("train"')
@@ -75,6 +100,7 @@ def test_chapters_that_train_ask_colab_for_a_gpu_and_set_up_through_the_helper(p
     setup = code[1]
     assert "chapter-setup" in setup.metadata.get("tags", []) and "book.setup(" in setup.source
     assert '# @param ["auto", "quick", "full"]' in setup.source, "the profile is a Colab form field"
+    assert 'USE_DRIVE = True  # @param {type:"boolean"}' in setup.source and "drive=USE_DRIVE" in setup.source
     assert len(setup.source.splitlines()) <= 8, f"{path.name}: setup cell longer than a few lines"
     if any(TRAINS.search(c.source) for c in code):
         assert nb.metadata.get("accelerator") == "GPU", f"{path.name} trains but does not ask for a GPU"
@@ -102,6 +128,8 @@ def _move_repository(root: Path, url: str, branch: str) -> tuple[str, str]:
 
 
 def test_changing_the_repository_setting_moves_every_install_line(tmp_path):
+    """Outside a git checkout (a copy) the URL moves and the install cells keep their pin."""
+    pin = _nbtool()._current_pin(REPO)
     root = _copy_book(tmp_path)
     new = "https://github.com/someone/their-fork"
     old_url, _ = _move_repository(root, new, "stable")
@@ -115,7 +143,7 @@ def test_changing_the_repository_setting_moves_every_install_line(tmp_path):
     readme = (root / "README.md").read_text()
     assert f'pip install "inr_lib @ git+{new}@stable"' in readme
     for path in sorted((root / "book").glob("*.ipynb")):
-        assert f"git+{new}@stable" in path.read_text(), path.name
+        assert f"git+{new}@{pin}" in path.read_text(), path.name
 
 
 @pytest.mark.skipif(shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) is None,

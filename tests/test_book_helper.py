@@ -77,7 +77,7 @@ def _fake_colab(monkeypatch, tmp_path, accept: bool):
     google.colab = colab
     monkeypatch.setitem(sys.modules, "google", google)
     monkeypatch.setitem(sys.modules, "google.colab", colab)
-    monkeypatch.setattr(book, "DRIVE_MOUNT", tmp_path / "drive")
+    monkeypatch.setenv("INR_COLAB_CONTENT", str(tmp_path))       # Colab's /content
     monkeypatch.delenv("INR_DATA", raising=False)
     return mounted
 
@@ -103,23 +103,18 @@ def test_colab_keeps_data_and_runs_on_drive_and_downloads_cave_once(no_real_cave
     assert "runs: $DRIVE/runs (Google Drive)" in out and str(tmp) not in out
     bk8 = book.setup("08", "quick")        # the next chapter: same folders, no second download
     assert calls == [drive_home / "data" / "cave"]
+    assert mounted == [str(tmp / "drive")], "Drive already mounted: no second prompt"
     assert bk8.run_dir("ch07") == bk7.run_dir("ch07") == drive_home / "runs" / "ch07-quick"
 
 
 def test_colab_without_drive_falls_back_to_content(no_real_cave, monkeypatch, capsys):
     _fake_colab(monkeypatch, no_real_cave, accept=False)
-    monkeypatch.setattr(book, "_colab_home", lambda drive: _home(drive, no_real_cave))
     bk = book.setup("03", "quick")
-    assert "Google Drive not mounted" in capsys.readouterr().out
-    assert bk.data.kind == "synthetic" and bk.runs == no_real_cave / "content" / "runs"
-
-
-def _home(drive, tmp):
-    """book._colab_home with /content replaced by a temporary folder."""
-    assert book._mount_drive(drive) is None
-    import os
-    os.environ.setdefault("INR_DATA", str(tmp / "content" / "data"))
-    return tmp / "content"
+    out = capsys.readouterr().out
+    assert "Google Drive not mounted" in out and "lost when the runtime ends" in out
+    home = no_real_cave / book.DRIVE_FOLDER
+    assert bk.data.kind == "synthetic" and bk.runs == home / "runs"
+    assert bk.data.path == home / "data" / "synthetic_cave"
 
 
 def test_colab_auto_profile_is_full_on_a_gpu(monkeypatch):

@@ -6,12 +6,17 @@
   widget state from notebooks in place (committed notebooks carry none; a test checks).
 * ``python tools/nbtool.py sync-install [--check]`` writes every chapter's Colab install cell
   (the code cell tagged ``colab-install``) and the README's ``pip install`` line from the one
-  setting ``repository: url, branch`` in ``_config.yml``. ``make book`` and ``make test`` run
-  it; ``--check`` only reports files that are out of date (exit status 1).
+  setting ``repository: url, branch`` in ``_config.yml``. The install cell is pinned to the
+  book's library: the release tag or commit of the last change to ``inr_lib/`` or
+  ``pyproject.toml`` (:func:`library_pin`), so a reader in Colab gets the code the book was
+  built with, not whatever the branch holds that day; the README's line names the branch.
+  ``make book`` and ``make test`` run it; ``--check`` only reports files that are out of date
+  (exit status 1).
 """
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,6 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 INSTALL_TAG = "colab-install"
 #: the README's install line, whatever URL and branch it names now
 PIP_LINE = re.compile(r'pip install "inr_lib @ git\+[^"@\s]+@[^"\s]+"')
+#: the files that make the installed library: a pin stays valid while they are unchanged
+LIBRARY = ("inr_lib", "pyproject.toml")
+#: the install cell's pin, as written by install_cell
+PIN = re.compile(r'git\+[^"@\s]+@([^"\s]+)"')
 
 
 def repository(root: Path = ROOT) -> tuple[str, str]:
@@ -40,12 +49,70 @@ def pip_spec(url: str, branch: str) -> str:
     return f"inr_lib @ git+{url}@{branch}"
 
 
-def install_cell(url: str, branch: str) -> str:
-    """Source of the chapters' first code cell: installs inr_lib in Colab only (the one place
-    with a ``/content`` folder), keeping Colab's own torch build."""
-    return f'''# Colab only (it has a /content folder): install inr_lib from the book's repository, keeping
-# Colab's own torch. Written by tools/nbtool.py sync-install from _config.yml (repository).
-!test -d /content && pip install -q "{pip_spec(url, branch)}"'''
+def install_cell(url: str, ref: str) -> str:
+    """Source of the chapters' first code cell: in Colab only (the one place with a
+    ``/content`` folder), ``%pip install`` inr_lib at ``ref`` keeping Colab's own torch; a
+    failed install stops the notebook with one line saying what to do."""
+    return f'''# Colab only (it has a /content folder): install inr_lib at the version this book was built
+# with, keeping Colab's own torch. Written by tools/nbtool.py sync-install from _config.yml.
+import os
+if os.path.isdir("/content"):
+    %pip install -q "{pip_spec(url, ref)}"
+    if globals().get("_exit_code"):
+        raise SystemExit("Installing inr_lib failed (pip's message is above): check that the runtime "
+                         "is online, then Runtime > Restart session and run this cell again.")'''
+
+
+def _git(root: Path, *args: str) -> str | None:
+    """Output of ``git ARGS`` in ``root`` (stripped), or None when git fails."""
+    try:
+        r = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return r.stdout.strip()
+
+
+def same_library(root: Path, ref: str) -> bool | None:
+    """True when ``ref`` holds the library of the working tree (``inr_lib/``, ``pyproject.toml``
+    unchanged since), False when it does not, None when git cannot tell (no checkout, or a
+    shallow clone without ``ref``)."""
+    if _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") is None:
+        return None
+    try:
+        r = subprocess.run(["git", "diff", "--quiet", ref, "--", *LIBRARY], cwd=root,
+                           capture_output=True, check=False)
+    except OSError:
+        return None
+    return r.returncode == 0 if r.returncode in (0, 1) else None
+
+
+def library_pin(root: Path = ROOT, current: str | None = None) -> str | None:
+    """The ref the install cells name: ``current`` while it still holds the working tree's
+    library; else the release tag (``git describe --exact-match``) or the full commit of the
+    last commit that changed ``inr_lib/`` or ``pyproject.toml``. None outside a git checkout.
+
+    Pinning the last *library* commit, not HEAD, lets the notebooks that carry the pin be
+    committed afterwards: the commit they name installs the code they were run with."""
+    fixed = current and (re.fullmatch(r"[0-9a-f]{40}", current)
+                         or _git(root, "rev-parse", "--verify", "--quiet", f"refs/tags/{current}"))
+    if fixed and same_library(root, current) is not False:
+        return current
+    commit = _git(root, "log", "-1", "--format=%H", "--", *LIBRARY)
+    if not commit:
+        return None
+    tag = _git(root, "describe", "--tags", "--exact-match", commit)
+    return tag or commit
+
+
+def _current_pin(root: Path) -> str | None:
+    """The ref the first chapter's install cell names now, if any."""
+    for path in sorted((root / "book").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for c in nb.cells:
+            if INSTALL_TAG in c.metadata.get("tags", []):
+                m = PIN.search(c.source)
+                return m.group(1) if m else None
+    return None
 
 
 def _install_cells(nb) -> tuple[list, bool]:
@@ -74,10 +141,18 @@ def _sync_notebook(nb, source: str) -> bool:
 
 
 def sync_install(root: Path = ROOT, check: bool = False) -> list[Path]:
-    """Write the install cells and the README's pip line from the setting; returns the files
-    that were (``check``: would be) changed."""
+    """Write the install cells (pinned, :func:`library_pin`) and the README's pip line (the
+    branch) from the setting; returns the files that were (``check``: would be) changed."""
     url, branch = repository(root)
-    source, changed = install_cell(url, branch), []
+    pin = library_pin(root, _current_pin(root))
+    if pin is None:
+        print(f"{root}: not a git checkout; the install cells name the branch {branch!r}")
+        pin = branch
+    dirty = _git(root, "status", "--porcelain", "--", *LIBRARY)
+    if dirty:
+        print(f"note: inr_lib has uncommitted changes; the install cells name {pin}. Commit "
+              f"them, then run python tools/nbtool.py sync-install again.")
+    source, changed = install_cell(url, pin), []
     for path in sorted((root / "book").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         if _sync_notebook(nb, source):
@@ -134,11 +209,12 @@ if __name__ == "__main__":
     elif len(sys.argv) >= 2 and sys.argv[1] == "sync-install":
         rest = [a for a in sys.argv[2:] if a != "--check"]
         check = "--check" in sys.argv[2:]
-        files = sync_install(Path(rest[0]) if rest else ROOT, check=check)
-        url, branch = repository(Path(rest[0]) if rest else ROOT)
+        root = Path(rest[0]) if rest else ROOT
+        files = sync_install(root, check=check)
+        url, _ = repository(root)
         verb = "out of date" if check else "updated"
         for f in files:
-            print(f"{f.name}: {verb} (install from {url}@{branch})")
+            print(f"{f.name}: {verb} (install from {url} at {library_pin(root, _current_pin(root))})")
         if check and files:
             sys.exit(f"{len(files)} file(s) do not follow _config.yml's repository setting; "
                      f"run python tools/nbtool.py sync-install")

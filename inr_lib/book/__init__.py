@@ -9,8 +9,15 @@ A chapter's first code cell is::
 :func:`setup` picks the profile (``quick`` | ``full``, see :mod:`inr_lib.runtime`) and the
 device, finds the data (real CAVE if present, else the synthetic CAVE-layout dataset) and the
 folder for training runs, and prints one short summary. In Google Colab it also offers to
-mount Google Drive and keeps the data and the runs there (``MyDrive/inr-hsisr/``), so CAVE is
-downloaded once for all chapters and chapter 8 finds the model chapter 7 trained.
+mount Google Drive (once per runtime: not when it is mounted already) and keeps the data and
+the runs there (``MyDrive/inr-hsisr/``), so CAVE is downloaded once for all chapters and chapter
+8 finds the model chapter 7 trained. ``auto`` never picks a profile that trains for more than
+about half an hour in one chapter (:data:`AUTO_LIMIT_MINUTES`, checked against the chapter's
+recorded times, :func:`chapter_times`).
+
+Numbers in the prose are printed by the cell that computes them: :func:`say` shows a Markdown
+sentence filled in with this run's values, in Colab and Jupyter as in the built book, so the
+chapters' Markdown cells hold only what Colab renders.
 
 Printed paths are relative to the repository, to ``$INR_DATA`` or to the home folder
 (:func:`shown`), never absolute paths of the machine that built the book.
@@ -20,6 +27,7 @@ by the functions that need them).
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -34,8 +42,14 @@ if TYPE_CHECKING:      # for the annotations only: `import inr_lib.book` stays l
 
 #: Google Drive folder (under ``MyDrive``) that holds the data and the runs in Colab
 DRIVE_FOLDER = "inr-hsisr"
-#: where Colab mounts Google Drive
-DRIVE_MOUNT = Path("/content/drive")
+#: ``auto`` picks the quick profile where the full one would train longer than this in a chapter
+AUTO_LIMIT_MINUTES = 30
+#: size of the CAVE download: 32 scenes at 12.9 MB a scene, the mean of the 18 scenes of the
+#: development copy (231,897,192 bytes, measured with ``du -sb``); PNGs barely compress in a zip
+CAVE_DOWNLOAD_MB = 410
+#: the measured (quick) and estimated (full) time of every chapter, written by
+#: ``tools/time_chapters.py``
+TIMES_FILE = Path(__file__).with_name("chapter_times.json")
 #: profile -> training preset of chapters 7 and 8 (in Colab, ``full`` uses ``colab``: the paper
 #: model on a schedule that fits a T4 session)
 CONFIG_OF_PROFILE = {"quick": "quick", "full": "paper"}
@@ -44,8 +58,19 @@ _ROOTS: dict[str, Path] = {}      # short names for printing, filled by setup()
 
 
 def in_colab() -> bool:
-    """True inside a Google Colab kernel."""
-    return "google.colab" in sys.modules
+    """True inside a Google Colab kernel (``google.colab`` is imported there and the runtime
+    sets ``COLAB_RELEASE_TAG``; a test sets that variable to simulate one)."""
+    return "google.colab" in sys.modules or bool(os.environ.get("COLAB_RELEASE_TAG"))
+
+
+def colab_content() -> Path:
+    """Colab's working folder, ``/content`` (``$INR_COLAB_CONTENT`` in a simulated runtime)."""
+    return Path(os.environ.get("INR_COLAB_CONTENT") or "/content")
+
+
+def drive_mount() -> Path:
+    """Where Colab mounts Google Drive: ``/content/drive``."""
+    return colab_content() / "drive"
 
 
 def repository_root(cwd: Path | None = None) -> Path:
@@ -161,6 +186,17 @@ class Book:
         """``runs/<name>-<config>``: chapter 8's ``run_dir("ch07")`` is chapter 7's run."""
         return self.runs / f"{name}-{self.config}"
 
+    def split(self) -> dict:
+        """The train/test split of this chapter's data (:func:`inr_lib.data.split_available`):
+        ``dev18`` when the data hold its 18 scenes, so a reader's runs are scored on the same
+        test scenes as the shipped models; otherwise the split that matches the data."""
+        from .. import data
+
+        available = [s.name for s in data.list_cave_scenes(self.data.path)]
+        dev18 = data.cave_split("dev18")
+        use = "dev18" if set(dev18["train"]) | set(dev18["test"]) <= set(available) else None
+        return data.split_available(available, use)
+
     def env(self) -> dict:
         """Environment for a ``python -m inr_lib`` subprocess: this profile, one thread on a CPU."""
         env = {**os.environ, "INR_PROFILE": self.profile}
@@ -188,17 +224,19 @@ class Book:
 
 
 def _mount_drive(mount: bool) -> Path | None:
-    """Mount Google Drive in Colab (asks the user); the book's folder on it, or None if declined."""
+    """Mount Google Drive in Colab unless it is mounted already (one prompt per runtime); the
+    book's folder on it, or None if not wanted or declined."""
     if not mount:
         return None
-    try:
-        from google.colab import drive
-        drive.mount(str(DRIVE_MOUNT))
-    except Exception as e:  # declined, or no Drive in this runtime
-        print(f"Google Drive not mounted ({type(e).__name__}: {e}); data and runs stay in "
-              f"/content and are lost when the runtime ends.")
-        return None
-    folder = DRIVE_MOUNT / "MyDrive" / DRIVE_FOLDER
+    mount_point = drive_mount()
+    if not (mount_point / "MyDrive").is_dir():
+        try:
+            from google.colab import drive
+            drive.mount(str(mount_point))
+        except Exception as e:  # declined, or no Drive in this runtime
+            print(f"Google Drive not mounted ({type(e).__name__}: {e}).")
+            return None
+    folder = mount_point / "MyDrive" / DRIVE_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -209,19 +247,74 @@ def _colab_home(drive: bool) -> Path:
     if home is not None:
         _ROOTS["drive"] = home
     else:
-        home = Path("/content") / DRIVE_FOLDER
+        home = colab_content() / DRIVE_FOLDER
+        why = "USE_DRIVE is off" if not drive else "Drive is not mounted"
+        print(f"{why}: data and runs go to {home} on this runtime's disk and are lost when the "
+              f"runtime ends (tick USE_DRIVE to keep them on Google Drive).")
     os.environ.setdefault("INR_DATA", str(home / "data"))
     return home
 
 
-def _pick_profile(requested: str | None, has_real: bool, colab: bool, cuda: bool) -> str:
+def _pick_profile(requested: str | None, has_real: bool, colab: bool, cuda: bool,
+                  chapter: str | None = None) -> str:
+    """``quick`` or ``full``; ``auto`` picks ``full`` on a GPU (in Colab on any GPU, elsewhere
+    with real data) unless the chapter's full profile trains longer than
+    :data:`AUTO_LIMIT_MINUTES`, and says why it chose what it chose."""
     from ..runtime import get_profile
 
-    if requested in (None, "", "auto"):
+    if requested in (None, "", "auto") and not os.environ.get("INR_PROFILE"):
+        full_min = _full_minutes(chapter)
+        if cuda and full_min is not None and full_min > AUTO_LIMIT_MINUTES:
+            print(f"profile: quick (auto: this chapter's full profile trains for about "
+                  f"{_duration(full_min * 60)}, longer than {AUTO_LIMIT_MINUTES} min; set "
+                  f"PROFILE = \"full\" to run it)")
+            return "quick"
+        if colab and cuda:
+            print("profile: full (automatic: a Colab GPU; CAVE is fetched once)")
+            return "full"
+    if requested in ("", "auto"):
         requested = None
-        if colab and cuda and not os.environ.get("INR_PROFILE"):
-            requested = "full"        # a Colab GPU runs the full profile; CAVE is fetched below
     return get_profile(requested, has_real_data=has_real)
+
+
+def _full_minutes(chapter: str | None) -> float | None:
+    """The chapter's full-profile training time in minutes (recorded estimate), or None."""
+    entry = chapter_times().get("chapters", {}).get(str(chapter or ""), {})
+    full = entry.get("full") or {}
+    return full.get("train_minutes")
+
+
+def chapter_times() -> dict:
+    """The recorded chapter times (``chapter_times.json`` next to this module; ``{}`` if absent):
+    ``{"chapters": {"07": {"quick": {"seconds": ...}, "full": {"minutes": ...,
+    "train_minutes": ..., "basis": ...}}}, "quick_protocol": ...}``."""
+    try:
+        return json.loads(TIMES_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``12 min`` or ``3.5 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _times_line(chapter: str) -> str | None:
+    """One line: the chapter's measured quick time and its full-profile time, labelled."""
+    entry = chapter_times().get("chapters", {}).get(str(chapter), {})
+    quick, full = entry.get("quick"), entry.get("full")
+    if not quick and not full:
+        return None
+    parts = []
+    if quick:
+        parts.append(f"quick profile {_duration(quick['seconds'])} (measured on a shared 2-core CPU)")
+    if full:
+        parts.append(f"full profile {_duration(full['minutes'] * 60)} ({full['label']})")
+    return "time: " + "; ".join(parts)
 
 
 def _find_data(download: bool):
@@ -231,10 +324,18 @@ def _find_data(download: bool):
     root = data.resolve_cave_root()
     if root.kind != "cave" and download:
         dest = data.default_data_root() / "cave"
-        print(f"downloading CAVE once to {shown(dest)} (about 400 MB; later chapters reuse it)")
+        print(f"downloading CAVE once to {shown(dest)}: about {CAVE_DOWNLOAD_MB} MB (32 scenes); "
+              f"{_download_estimate()}; later chapters reuse it")
         data.download_cave(dest)
         root = data.resolve_cave_root("cave")
     return root
+
+
+def _download_estimate() -> str:
+    """How long the CAVE download takes, labelled: not measured here (no network)."""
+    fast, slow = CAVE_DOWNLOAD_MB / 20, CAVE_DOWNLOAD_MB / 5        # seconds at 20 and 5 MB/s
+    return (f"about {_duration(fast)} to {_duration(slow)} at 20 to 5 MB/s "
+            f"(an estimate: the time depends on the CAVE server)")
 
 
 def _gpu_note(chapter: str, gpu: bool, device, colab: bool) -> str | None:
@@ -256,9 +357,11 @@ def setup(chapter: str, profile: str | None = "auto", *, gpu: bool = False, driv
     Args:
         chapter: the chapter's number, e.g. ``"07"`` (labels and run folder names).
         profile: ``"auto"`` (``$INR_PROFILE`` if set; else ``full`` on a GPU with real data,
-            and in Colab on any GPU; else ``quick``), ``"quick"`` or ``"full"``.
+            and in Colab on any GPU, unless the chapter's full profile trains longer than
+            :data:`AUTO_LIMIT_MINUTES`; else ``quick``), ``"quick"`` or ``"full"``.
         gpu: the chapter trains models (it says so, and how to get a GPU if there is none).
-        drive: in Colab, offer to mount Google Drive and keep data and runs on it.
+        drive: in Colab, keep data and runs on Google Drive, mounting it if it is not mounted
+            yet (the chapters' ``USE_DRIVE`` form field); else on the runtime's disk.
         download: fetch CAVE into ``$INR_DATA/cave`` when it is missing. ``None``: in the full
             profile, and in Colab when Drive is mounted (fetched once for every chapter).
         verbose: print the summary.
@@ -278,7 +381,7 @@ def setup(chapter: str, profile: str | None = "auto", *, gpu: bool = False, driv
 
     _ROOTS["data"] = default_data_root()
     device = describe_device(verbose=verbose)
-    prof = _pick_profile(profile, _has_cave(), colab, torch.cuda.is_available())
+    prof = _pick_profile(profile, _has_cave(), colab, torch.cuda.is_available(), str(chapter))
     if download is None:
         download = prof == "full" or (colab and "drive" in _ROOTS)
     root = _find_data(download)
@@ -292,6 +395,9 @@ def setup(chapter: str, profile: str | None = "auto", *, gpu: bool = False, driv
         short_paths()
     if verbose:
         _summary(bk, _gpu_note(chapter, gpu, device, colab))
+        times = _times_line(str(chapter))
+        if times:
+            print(times)
     return bk
 
 
@@ -340,13 +446,43 @@ def table(header: list, rows: list, caption: str = "") -> str:
     return html
 
 
-# ----------------------------------------------------------------------------- glue (chapters 0, 5, 8)
-# Added for the chapters that show the shipped models; kept separate from the helpers above.
+# ----------------------------------------------------------------------------- numbers in the prose
+
+#: the values :func:`glue` recorded in this kernel, by name (what :func:`say` fills in)
+GLUED: dict[str, Any] = {}
+
+
+def say(text: str, **values: Any) -> str:
+    """Display ``text`` as Markdown, filled in with this run's values; returns the Markdown.
+
+    ``text`` is a :meth:`str.format` template: ``{name}`` or ``{name:.2f}`` takes ``values``
+    or else what :func:`glue` recorded under that name (a glued ``IPython.display.Markdown``
+    gives its text). The sentence is a display output, so Colab, Jupyter and the built book
+    (myst-nb renders Markdown outputs) show the same text; outside IPython it is printed.
+
+    Raises:
+        KeyError: a name that was neither given nor glued (run the cell that computes it first).
+    """
+    known = {k: getattr(v, "data", v) for k, v in {**GLUED, **values}.items()}
+    try:
+        md = text.strip().format(**known)
+    except KeyError as e:
+        raise KeyError(f"book.say: no value named {e.args[0]!r}; run the cell that computes "
+                       f"it first (known: {', '.join(sorted(known)) or 'none'})") from None
+    try:
+        from IPython.display import Markdown, display
+    except ImportError:
+        print(md)
+    else:
+        display(Markdown(md))
+    return md
+
+
 
 
 def glue(name: str, value: Any, display: bool = False) -> Any:
-    """Record ``value`` under ``name`` for the chapter's prose (a ``{glue:text}`name``` or
-    ``{glue:md}`name``` role), as ``myst_nb.glue`` does; returns ``value``.
+    """Record ``value`` under ``name`` for the sentences :func:`say` prints (and for myst-nb's
+    ``glue`` roles, as ``myst_nb.glue`` does); returns ``value``.
 
     Where myst-nb is not installed (a Colab runtime installs inr_lib without the ``notebook``
     extra) nothing is recorded, since only the built book reads glued values, and a chapter
@@ -357,6 +493,7 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
         value: a number, a string, or an IPython display object such as ``Markdown``.
         display: also show the value in the cell's output.
     """
+    GLUED[name] = value
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
@@ -372,6 +509,6 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
 from . import manifest  # noqa: E402
 from .runs import Evaluations, evaluate_checkpoint, installed_from, repository_files, run_cli, scene_folder, sha256  # noqa: E402
 
-__all__ = ["setup", "Book", "in_colab", "repository_root", "shown", "alias", "shorten",
-           "short_paths", "table", "glue", "Evaluations", "evaluate_checkpoint", "installed_from",
+__all__ = ["setup", "Book", "in_colab", "colab_content", "drive_mount", "chapter_times",
+           "repository_root", "shown", "alias", "shorten", "short_paths", "table", "glue", "say", "Evaluations", "evaluate_checkpoint", "installed_from",
            "repository_files", "run_cli", "scene_folder", "sha256"]
