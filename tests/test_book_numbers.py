@@ -64,7 +64,9 @@ def _markdown_cells():
             if cell["cell_type"] == "markdown":
                 yield f"{path.name} cell {i}", "".join(cell["source"])
     for path in PAGES:
-        yield path.name, path.read_text()
+        # a table that a script writes from a result file (tools/time_chapters.py) is computed
+        yield path.name, re.sub(r"<!-- chapter-times: written by .*?<!-- /chapter-times -->", " ",
+                                path.read_text(), flags=re.S)
 
 
 def test_the_book_has_chapters():
