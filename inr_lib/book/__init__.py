@@ -3,8 +3,9 @@
 A chapter's first code cell is::
 
     PROFILE = "auto"  # @param ["auto", "quick", "full"]
+    USE_DRIVE = True  # @param {type:"boolean"}
     from inr_lib import book
-    bk = book.setup("07", PROFILE, gpu=True)
+    bk = book.setup("07", PROFILE, gpu=True, drive=USE_DRIVE)
 
 :func:`setup` picks the profile (``quick`` | ``full``, see :mod:`inr_lib.runtime`) and the
 device, finds the data (real CAVE if present, else the synthetic CAVE-layout dataset) and the
@@ -248,9 +249,10 @@ def _colab_home(drive: bool) -> Path:
         _ROOTS["drive"] = home
     else:
         home = colab_content() / DRIVE_FOLDER
-        why = "USE_DRIVE is off" if not drive else "Drive is not mounted"
-        print(f"{why}: data and runs go to {home} on this runtime's disk and are lost when the "
-              f"runtime ends (tick USE_DRIVE to keep them on Google Drive).")
+        why = ("USE_DRIVE is off (tick it to keep them on Google Drive)" if not drive
+               else "Google Drive is not mounted")
+        print(f"data and runs go to {home} on this runtime's disk and are lost when the runtime "
+              f"ends: {why}.")
     os.environ.setdefault("INR_DATA", str(home / "data"))
     return home
 
