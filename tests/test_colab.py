@@ -101,7 +101,8 @@ def colab(monkeypatch, tmp_path):
     monkeypatch.setenv("INR_COLAB_CONTENT", str(tmp_path / "content"))
     monkeypatch.setenv("INR_TEST_DRIVE_LOG", str(tmp_path / "mounts.log"))
     for var in ("INR_DATA", "INR_PROFILE", "INR_CAVE"):
-        monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv(var, "")                  # recorded, so the setup's own setdefault
+        monkeypatch.delenv(var)                      # of INR_DATA is undone after the test
     monkeypatch.syspath_prepend(str(STUB))
     for name in [m for m in sys.modules if m == "google.colab" or m.startswith("google.colab.")]:
         monkeypatch.delitem(sys.modules, name)
