@@ -44,6 +44,7 @@ ALLOWED = {
     "63.5": "the paper preset's parameters in millions (asserted 63,545,439 in chapters 4 and 5)",
     "0.7": "the small preset's parameters in millions (679,039, drawn in chapters 4 and 5)",
     "7.5": "the CUDA compute capability of the T4 GPU (a hardware fact)",
+    "1.5": "the largest input value model.predict accepts (inr_lib.model.tiling's input check)",
 }
 
 

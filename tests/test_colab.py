@@ -108,7 +108,9 @@ def colab(monkeypatch, tmp_path):
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setattr(book, "_ROOTS", {})
     monkeypatch.chdir(REPO / "book")
-    return tmp_path
+    yield tmp_path
+    for name in [m for m in sys.modules if m == "google.colab" or m.startswith("google.colab.")]:
+        del sys.modules[name]                        # imported by the setup: not Colab afterwards
 
 
 def _mounts(tmp) -> list:
