@@ -50,13 +50,13 @@ def pip_spec(url: str, branch: str) -> str:
 
 
 def install_cell(url: str, ref: str) -> str:
-    """Source of the chapters' first code cell: in Colab only (the one place with a
-    ``/content`` folder), ``%pip install`` inr_lib at ``ref`` keeping Colab's own torch; a
-    failed install stops the notebook with one line saying what to do."""
-    return f'''# Colab only (it has a /content folder): install inr_lib at the version this book was built
-# with, keeping Colab's own torch. Written by tools/nbtool.py sync-install from _config.yml.
-import os
-if os.path.isdir("/content"):
+    """Source of the chapters' first code cell: in Colab only (its kernel imports
+    ``google.colab`` at start), ``%pip install`` inr_lib at ``ref`` keeping Colab's own torch;
+    a failed install stops the notebook with one line saying what to do."""
+    return f'''# Colab only (its kernel has imported google.colab): install inr_lib at the version this book
+# was built with, keeping Colab's own torch. Written by tools/nbtool.py sync-install (_config.yml).
+import sys
+if "google.colab" in sys.modules:
     %pip install -q "{pip_spec(url, ref)}"
     if globals().get("_exit_code"):
         raise SystemExit("Installing inr_lib failed (pip's message is above): check that the runtime "
@@ -122,7 +122,7 @@ def _install_cells(nb) -> tuple[list, bool]:
         return cells, False
     first = next((c for c in nb.cells if c.cell_type == "code"), None)
     if first is None or "pip" not in first.source or \
-            not ("google.colab" in first.source or "/content" in first.source):
+            not ("google.colab" in first.source or "/content" in first.source):  # older cells
         at = nb.cells.index(first) if first is not None else len(nb.cells)
         first = nbformat.v4.new_code_cell("")
         first["id"] = INSTALL_TAG
