@@ -512,5 +512,6 @@ from . import manifest  # noqa: E402
 from .runs import Evaluations, evaluate_checkpoint, installed_from, repository_files, run_cli, scene_folder, sha256  # noqa: E402
 
 __all__ = ["setup", "Book", "in_colab", "colab_content", "drive_mount", "chapter_times",
-           "repository_root", "shown", "alias", "shorten", "short_paths", "table", "glue", "say", "Evaluations", "evaluate_checkpoint", "installed_from",
+           "repository_root", "shown", "alias", "shorten", "short_paths", "table", "glue", "say",
+           "Evaluations", "evaluate_checkpoint", "installed_from",
            "repository_files", "run_cli", "scene_folder", "sha256"]
