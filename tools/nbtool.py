@@ -95,13 +95,24 @@ def library_pin(root: Path = ROOT, current: str | None = None) -> str | None:
     committed afterwards: the commit they name installs the code they were run with."""
     fixed = current and (re.fullmatch(r"[0-9a-f]{40}", current)
                          or _git(root, "rev-parse", "--verify", "--quiet", f"refs/tags/{current}"))
-    if fixed and same_library(root, current) is not False:
+    if fixed and same_library(root, current) is not False and _in_history(root, current):
         return current
     commit = _git(root, "log", "-1", "--format=%H", "--", *LIBRARY)
     if not commit:
         return None
     tag = _git(root, "describe", "--tags", "--exact-match", commit)
     return tag or commit
+
+
+def _in_history(root: Path, ref: str) -> bool:
+    """False when ``ref`` is a commit that HEAD does not contain (e.g. rewritten by a rebase,
+    so it will never be pushed); True otherwise, also when git cannot tell."""
+    try:
+        r = subprocess.run(["git", "merge-base", "--is-ancestor", ref, "HEAD"], cwd=root,
+                           capture_output=True, check=False)
+    except OSError:
+        return True
+    return r.returncode != 1
 
 
 def _current_pin(root: Path) -> str | None:
