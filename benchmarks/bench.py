@@ -54,7 +54,7 @@ def run_case(spec: dict) -> dict:
     import torch
 
     from inr_lib import build_model
-    from inr_lib.train.loop import grad_scaler, train_step
+    from inr_lib.train import grad_scaler, train_step
 
     torch.manual_seed(0)
     dev = torch.device(spec["device"])

@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     from .files.checkpoints import CheckpointError
-    from .train.loop import NonFiniteLossError
+    from .train import NonFiniteLossError
 
     if args.quiet:
         args.no_progress = True
@@ -211,14 +211,14 @@ def _command(sub, prog: str, func, *examples: str):
 
 
 def _add_train(sub, prog: str) -> None:
-    from .train.loop import list_presets
+    from .train.config import PRESET_NAMES
 
     p = _command(sub, prog, commands.cmd_train,                  "--config quick --data synthetic --out runs/quick",
                  "--config paper --data cave:~/data/cave --out runs/paper --device cuda",
                  "--config paper --data cave:~/data/cave --out runs/paper --resume",
                  "--config tiny --data synthetic --out runs/t --set model.encoding=tile --set lr=5e-4")
     p.add_argument("--config", default="quick",
-                   help=f"preset ({', '.join(list_presets())}) or YAML file (default: quick)")
+                   help=f"preset ({', '.join(PRESET_NAMES)}) or YAML file (default: quick)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--overwrite", action="store_true",

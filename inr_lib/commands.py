@@ -33,13 +33,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config.yaml to --out. Several GPUs: torchrun --nproc_per_node=N -m inr_lib train ...
     (the same options).
     """
-    from .train.loop import (
-        check_output_dir,
-        check_same_data,
-        data_identity,
-        record_data,
-        train,
-    )
+    from .train import train
+    from .train.rundir import claim, record_data
 
     if args.resume and args.overwrite:
         raise CLIError("--resume and --overwrite contradict each other: --resume continues the run "
@@ -47,21 +42,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _train_config(args, args.config)
     device = _device(args)
     talk = os.environ.get("RANK", "0") == "0"     # under torchrun only rank 0 prints
-    if talk:   # fail before loading data, not after (train() checks the free space again)
-        check_run_folder(args.out, args.resume, args.overwrite, data=args.data)
-        check_output_dir(Path(args.out), need_bytes=0)
-    d = _training_data(args, talk)
-    identity = data_identity(d)
-    if talk:
-        model = cfg.model_preset if cfg.arch == "inr" else cfg.arch
-        print(f"training {cfg.name!r} ({cfg.arch}, model {model}{' ' + str(cfg.model) if cfg.model else ''}) "
-              f"for {cfg.epochs} epochs on {len(d['train'])} scenes, validating on "
-              f"{len(d['test'])}, device {device}, output {args.out}", file=sys.stderr)
-        if args.resume:
-            check_same_data(Path(args.out), identity, args.allow_other_data)
-    res = train(cfg, d["train"], d["test"], args.out, resume=args.resume, device=device,
-                progress=not args.no_progress, overwrite=args.overwrite,
-                callback=record_data(Path(args.out), identity) if talk else None)
+    # claimed before the data are loaded, so that a wrong --out fails at once; train() finds
+    # the folder claimed and does not check it again
+    with claim(args.out, args.resume, args.overwrite, main=talk, data=args.data) as out:
+        d = _training_data(args, talk)
+        if talk:
+            model = cfg.model_preset if cfg.arch == "inr" else cfg.arch
+            print(f"training {cfg.name!r} ({cfg.arch}, model {model}{' ' + str(cfg.model) if cfg.model else ''}) "
+                  f"for {cfg.epochs} epochs on {len(d['train'])} scenes, validating on "
+                  f"{len(d['test'])}, device {device}, output {out}", file=sys.stderr)
+        record = record_data(out, d, args.resume, args.allow_other_data) if talk else None
+        res = train(cfg, d["train"], d["test"], out, resume=args.resume, device=device,
+                    progress=not args.no_progress, overwrite=args.overwrite, callback=record)
     if talk:
         print(_done(res))
     return 0
@@ -398,7 +390,7 @@ def _cube_path(args: argparse.Namespace) -> tuple[Path, Path | None]:
     input is an error, as is any output naming an input."""
     from .files.images import CUBE_SUFFIXES, cube_sidecar
     from .files.outputs import same_file
-    from .train.loop import blocking_file
+    from .train.rundir import blocking_file
 
     out = Path(args.out)
     kinds = ", ".join(CUBE_SUFFIXES)

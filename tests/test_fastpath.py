@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from inr_lib import build_model
-from inr_lib.train.loop import grad_scaler, train_step
+from inr_lib.train import grad_scaler, train_step
 
 
 def _train(pixelwise: str, steps: int = 12):

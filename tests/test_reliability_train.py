@@ -19,7 +19,7 @@ import torch
 from inr_lib import build_model
 from inr_lib.data import ensure_synthetic_cave
 from inr_lib.files.checkpoints import load_checkpoint, save_checkpoint
-from inr_lib.train.loop import OutputDirError, TrainConfig, amp_dtype_for, train
+from inr_lib.train import OutputDirError, TrainConfig, amp_dtype_for, train
 
 
 def _tiny(**kw):

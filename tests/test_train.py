@@ -10,7 +10,7 @@ import torch
 
 from inr_lib.files.atomic import sha256_file
 from inr_lib.files.checkpoints import load_checkpoint
-from inr_lib.train.loop import (
+from inr_lib.train import (
     NonFiniteLossError,
     OutputDirError,
     TrainConfig,
@@ -41,7 +41,7 @@ def test_paper_preset_is_the_paper_recipe():
 
 
 def test_paper_recipe_is_defined_once_by_the_defaults():
-    from inr_lib.train.loop import CONFIG_DIR
+    from inr_lib.train.config import CONFIG_DIR
 
     assert TrainConfig.preset("paper") == TrainConfig()
     shipped = sorted((CONFIG_DIR.parents[1] / "pretrained" / "configs").glob("*.yaml"))
