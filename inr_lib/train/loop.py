@@ -127,58 +127,58 @@ def train(cfg: TrainConfig, train_scenes: Sequence, val_scenes: Sequence, out_di
         OutputDirError: the output folder is not writable or too full (checked before
             training), or a checkpoint write failed (the previous checkpoint is intact).
     """
-    with _processes(pick_device(str(device) if device is not None else None)) as (d, device):
-        with rundir.claim(out_dir, resume, overwrite, main=d.main) as out:
-            run = _start(cfg, out, device, d, resume, list(train_scenes), list(val_scenes))
-            for epoch in range(run.start_epoch, cfg.epochs):
-                t0, lr = time.perf_counter(), run.optimizer.param_groups[0]["lr"]
-                # the crops of this epoch and their order follow from (seed, epoch) alone, on
-                # every rank, so a resumed run sees the same ones as an uninterrupted run
-                run.loader.sampler.set_epoch(epoch)
-                run.loader.dataset.set_epoch(epoch)
-                run.loader.generator.manual_seed(cfg.seed * 100003 + epoch)   # worker seeds (unused)
-                run.net.train()
-                sums = torch.zeros(2, dtype=torch.float64, device=device)   # loss x crops, crops
-                bar = tqdm(run.loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                           disable=not (progress and d.main), unit="batch")
-                for step, (rgb, hsi) in enumerate(bar):
-                    batch = (rgb.to(device, non_blocking=True), hsi.to(device, non_blocking=True))
-                    loss = train_step(run.net, batch, run.optimizer, run.scaler, run.amp_dtype,
-                                      cfg.wavelengths)
-                    sums[0] += loss.double() * len(rgb)
-                    sums[1] += len(rgb)
-                    if step % 10 == 0 and not bar.disable:
-                        rate = sums[1].item() * d.world / (time.perf_counter() - t0)
-                        bar.set_postfix(loss=f"{loss.item():.4f}", samples_s=f"{rate:.1f}")
-                bar.close()
-                if d.world > 1:   # the loss of the epoch is the mean over all ranks' crops
-                    torch.distributed.all_reduce(sums)
-                loss_sum, seen = sums.tolist()
-                if not math.isfinite(loss_sum / seen):
-                    raise NonFiniteLossError(loss_sum / seen, epoch + 1, run.kept("is kept"))
-                run.scheduler.step()
-                seconds = time.perf_counter() - t0
-                record = {"epoch": epoch + 1, "loss": loss_sum / seen, "lr": lr,
-                          "seconds": round(seconds, 3), "samples_per_s": round(seen / seconds, 2)}
-                stop = False
-                if d.main:   # rank 0 validates and writes; the others wait at the all-reduce below
-                    last = epoch + 1 == cfg.epochs
-                    due = run.val_scenes and cfg.val_every > 0 and ((epoch + 1) % cfg.val_every == 0 or last)
-                    improved = bool(due) and _validate(run, record)
-                    if not run.begun:   # a new run replaces the folder's old run only now
-                        _begin_run(run)
-                    run.history.append(record)
-                    if (epoch + 1) % cfg.checkpoint_every == 0 or last or improved:
-                        _save_checkpoints(run, epoch + 1, improved)
-                    _log(run, record, progress)
-                    stop = bool(callback is not None and callback(record, run.model))
-                # a stop on rank 0 stops every rank (each step's gradient all-reduce needs them all)
-                stops = torch.tensor([float(stop)], device=device)
-                if d.world > 1:
-                    torch.distributed.all_reduce(stops)
-                if stops.item() > 0:
-                    run.stopped = True
-                    break
+    with _processes(pick_device(None if device is None else str(device))) as (d, dev), \
+            rundir.claim(out_dir, resume, overwrite, main=d.main) as out:
+        run = _start(cfg, out, dev, d, resume, list(train_scenes), list(val_scenes))
+        for epoch in range(run.start_epoch, cfg.epochs):
+            t0, lr = time.perf_counter(), run.optimizer.param_groups[0]["lr"]
+            # the crops of this epoch and their order follow from (seed, epoch) alone, on
+            # every rank, so a resumed run sees the same ones as an uninterrupted run
+            run.loader.sampler.set_epoch(epoch)
+            run.loader.dataset.set_epoch(epoch)
+            run.loader.generator.manual_seed(cfg.seed * 100003 + epoch)   # worker seeds (unused)
+            run.net.train()
+            sums = torch.zeros(2, dtype=torch.float64, device=dev)   # loss x crops, crops
+            bar = tqdm(run.loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                       disable=not (progress and d.main), unit="batch")
+            for step, (rgb, hsi) in enumerate(bar):
+                batch = (rgb.to(dev, non_blocking=True), hsi.to(dev, non_blocking=True))
+                loss = train_step(run.net, batch, run.optimizer, run.scaler, run.amp_dtype,
+                                  cfg.wavelengths)
+                sums[0] += loss.double() * len(rgb)
+                sums[1] += len(rgb)
+                if step % 10 == 0 and not bar.disable:
+                    rate = sums[1].item() * d.world / (time.perf_counter() - t0)
+                    bar.set_postfix(loss=f"{loss.item():.4f}", samples_s=f"{rate:.1f}")
+            bar.close()
+            if d.world > 1:   # the loss of the epoch is the mean over all ranks' crops
+                torch.distributed.all_reduce(sums)
+            loss_sum, seen = sums.tolist()
+            if not math.isfinite(loss_sum / seen):
+                raise NonFiniteLossError(loss_sum / seen, epoch + 1, run.kept("is kept"))
+            run.scheduler.step()
+            seconds = time.perf_counter() - t0
+            record = {"epoch": epoch + 1, "loss": loss_sum / seen, "lr": lr,
+                      "seconds": round(seconds, 3), "samples_per_s": round(seen / seconds, 2)}
+            stop = False
+            if d.main:   # rank 0 validates and writes; the others wait at the all-reduce below
+                last = epoch + 1 == cfg.epochs
+                due = run.val_scenes and cfg.val_every > 0 and ((epoch + 1) % cfg.val_every == 0 or last)
+                improved = bool(due) and _validate(run, record)
+                if not run.begun:   # a new run replaces the folder's old run only now
+                    _begin_run(run)
+                run.history.append(record)
+                if (epoch + 1) % cfg.checkpoint_every == 0 or last or improved:
+                    _save_checkpoints(run, epoch + 1, improved)
+                _log(run, record, progress)
+                stop = bool(callback is not None and callback(record, run.model))
+            # a stop on rank 0 stops every rank (each step's gradient all-reduce needs them all)
+            stops = torch.tensor([float(stop)], device=dev)
+            if d.world > 1:
+                torch.distributed.all_reduce(stops)
+            if stops.item() > 0:
+                run.stopped = True
+                break
     run.model.eval()
     return TrainResult(run.history, run.best, run.out_dir, run.last_path,
                        run.best_path if run.best_path.is_file() else None, run.log_path, run.model,
