@@ -99,3 +99,19 @@ def test_the_checker_sees_function_level_and_relative_imports(tmp_path, monkeypa
     (tmp_path / "inr_lib" / "cli.py").write_text("")
     monkeypatch.setattr(__import__(__name__), "LIB", tmp_path / "inr_lib")
     assert _imports(fake / "x.py") == [(2, "inr_lib.model"), (3, "inr_lib.cli")]
+
+
+def test_a_preset_and_a_shipped_model_of_one_name_are_one_design():
+    """``build_model(NAME)`` builds the architecture of the shipped model ``NAME``: ``small`` is
+    the recommended design at small width, ``small-paper`` the paper's design at that width."""
+    from inr_lib import build_model, pretrained
+    from inr_lib.model import PRESETS
+
+    shared = sorted(set(PRESETS) & set(pretrained.available()))
+    assert {"small", "small-paper"} <= set(shared)
+    for name in shared:
+        built, shipped = build_model(name), pretrained.load(name)
+        print(f"{name}: build_model {built.num_parameters():,} parameters, "
+              f"pretrained.load {shipped.num_parameters():,}")
+        assert built.num_parameters() == shipped.num_parameters(), name
+        assert built.config.to_dict() == shipped.config.to_dict(), name

@@ -27,10 +27,13 @@ def test_paper_preset_matches_reference_parameter_count():
     assert hn.head.out_channels == 15_263
 
 
-def test_small_preset_is_cpu_sized():
-    model = build_model("small")
+def test_small_presets_are_cpu_sized():
+    model = build_model("small-paper")          # the paper's design at small width
     assert model.num_parameters() == 679_039
     assert model.config.mlp_params == 2_463
+    model = build_model("small")                # the recommended design: no norm, per-tile encoding
+    assert model.num_parameters() == 678_527
+    assert (model.config.norm, model.config.encoding, model.config.tile) == ("none", "tile", 4)
 
 
 @pytest.mark.parametrize("B,H,W", [(1, 16, 16), (3, 20, 28), (2, 37, 45), (1, 1, 1), (5, 4, 9)])

@@ -37,7 +37,7 @@ def test_paper_preset_is_the_paper_recipe():
     assert colab.model_preset == "paper" and colab.epochs < 1000
     assert all(m < colab.epochs for m in colab.milestones)
     q = TrainConfig.preset("quick")
-    assert q.model_preset == "small" and q.lr == 1e-3
+    assert q.model_preset == "small-paper" and q.lr == 1e-3
 
 
 def test_paper_recipe_is_defined_once_by_the_defaults():
