@@ -132,9 +132,8 @@ def train(cfg: TrainConfig, train_scenes: Sequence, val_scenes: Sequence, out_di
         run = _start(cfg, out, dev, d, resume, list(train_scenes), list(val_scenes))
         for epoch in range(run.start_epoch, cfg.epochs):
             t0, lr = time.perf_counter(), run.optimizer.param_groups[0]["lr"]
-            # the crops of this epoch and their order follow from (seed, epoch) alone, on
-            # every rank (the sampler reshuffles with seed + epoch only when told the epoch),
-            # so a resumed run sees the same batches as an uninterrupted run
+            # crops and order follow from (seed, epoch) alone on every rank (the sampler reshuffles
+            # with seed + epoch once told the epoch): a resumed run sees the same batches
             run.loader.sampler.set_epoch(epoch)
             run.loader.dataset.set_epoch(epoch)
             run.loader.generator.manual_seed(cfg.seed * 100003 + epoch)   # worker seeds (unused)
