@@ -1,5 +1,5 @@
 """What defines a training run: :class:`TrainConfig`, read from the shipped presets
-(``inr_lib/configs/*.yaml``: ``paper``, ``colab``, ``quick``, ``tiny``) or a YAML file, and
+(``inr_lib/train/configs/*.yaml``: ``paper``, ``colab``, ``quick``, ``tiny``) or a YAML file, and
 checked field by field when it is made."""
 from __future__ import annotations
 
