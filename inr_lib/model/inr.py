@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -36,22 +36,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spectral import WAVELENGTHS
-from .basis import as_wavelengths, basis_matrix
+from .basis import basis_matrix
 from .config import PRESETS, ModelConfig
-from .encoding import encode, encoding_grid
+from .encoding import encoding_grid
 from .hypernet import HyperNetwork
 from .pixelwise import (
     PIXELWISE,
-    apply_mlp_per_pixel,
     apply_mlp_tiles,
     from_tiles,
     mlp_param_slices,
     to_tiles,
 )
+from .queries import ContinuousQueries, _band_centre_indices
 from .tiling import check_device, check_image_batch, check_image_values, tiled_apply
 
 
-class INRHSISR(nn.Module):
+class INRHSISR(ContinuousQueries, nn.Module):
     """The INR-HSISR network (see the module docstring for the data flow).
 
     ``model(rgb)``: ``(B, 3, H, W)`` in [0, 1] -> ``(B, 31, H, W)``, nominally in [0, 1]
@@ -171,107 +171,6 @@ class INRHSISR(nn.Module):
         return out[..., :H, :W]
 
     # ---------------------------------------------------------------- the INR payoff
-    def render(self, rgb: torch.Tensor, size: tuple[int, int], rows_per_chunk: int | None = None
-               ) -> torch.Tensor:
-        """Evaluate the predicted per-tile functions on a ``size = (H2, W2)`` pixel grid.
-
-        Output pixel ``(i, j)`` sits at continuous input coordinates
-        ``r = (i + 0.5) * H / H2 - 0.5``, ``c = (j + 0.5) * W / W2 - 0.5`` (pixel centres
-        aligned, as ``align_corners=False``). It uses the MLP of the tile containing
-        ``(r, c)``, the RGB interpolated bilinearly at ``(r, c)`` and the positional
-        encoding computed at ``(r, c)``. At ``size == (H, W)`` this is exactly the grid of
-        :meth:`forward` and returns the same values (up to float rounding).
-
-        Args:
-            rgb: ``(B, 3, H, W)`` in [0, 1].
-            size: output ``(H2, W2)``.
-            rows_per_chunk: output rows evaluated at once (bounds memory: each row needs
-                ``B * P * W2`` numbers); default chooses ~64 M numbers per chunk.
-
-        Returns:
-            ``(B, 31, H2, W2)`` (for a continuous ``spectral``, its function at the 31 band
-            centres; other wavelengths: :meth:`spectra` with ``size``).
-        """
-        return (self._evaluate(self._render_raw(rgb, size, rows_per_chunk)) + 1) / 2
-
-    def _render_raw(self, rgb: torch.Tensor, size: tuple[int, int],
-                    rows_per_chunk: int | None = None) -> torch.Tensor:
-        """:meth:`render` before the output is mapped to wavelengths: ``(B, C_out, H2, W2)``
-        in [-1, 1] units."""
-        self._check_input(rgb)
-        rgb = self._as_model_dtype(rgb)
-        cfg, t = self.config, self.config.tile
-        B, _, H, W = rgb.shape
-        H2, W2 = int(size[0]), int(size[1])
-        if H2 < 1 or W2 < 1:
-            raise ValueError(f"size must be two positive integers (H2, W2), got {size}")
-        x = rgb * 2 - 1
-        params = self.mlp_params_for(self._pad(x))               # (B, P, h, w)
-        h, w = params.shape[-2:]
-        dev = x.device
-        r = (torch.arange(H2, device=dev, dtype=torch.float64) + 0.5) * H / H2 - 0.5
-        c = (torch.arange(W2, device=dev, dtype=torch.float64) + 0.5) * W / W2 - 0.5
-        ty = torch.floor((r + 0.5) / t).long().clamp(0, h - 1)   # tile row of each output row
-        tx = torch.floor((c + 0.5) / t).long().clamp(0, w - 1)
-        P = params.shape[1]
-        if rows_per_chunk is None:
-            rows_per_chunk = max(1, (64 * 2**20) // max(1, B * P * W2))
-        out = []
-        for r0 in range(0, H2, rows_per_chunk):
-            rr = r[r0:r0 + rows_per_chunk]
-            rgb_c = _bilinear(x, rr, c)                          # (B, 3, n, W2)
-            R, C = torch.meshgrid(rr, c, indexing="ij")
-            enc = encode(cfg.encoding, R, C, H, W, cfg.periods)  # (n, W2, 8)
-            enc = enc.permute(2, 0, 1).to(x.dtype).expand(B, -1, -1, -1)
-            pix = params[:, :, ty[r0:r0 + rows_per_chunk]][:, :, :, tx]  # (B, P, n, W2)
-            y = apply_mlp_per_pixel(pix, torch.cat([rgb_c, enc], 1), cfg.mlp_widths,
-                                    cfg.negative_slope)
-            out.append(self._add_prior(y, rgb_c))
-        return torch.cat(out, dim=2)
-
-    # ---------------------------------------------------------------- continuous in wavelength
-    def spectra(self, rgb: torch.Tensor, wavelengths: torch.Tensor | np.ndarray | Sequence[float],
-                size: tuple[int, int] | None = None, *,
-                extrapolate: bool = False, rows_per_chunk: int | None = None) -> torch.Tensor:
-        """The spectral image at any wavelengths (nm) inside the trained range 400..700 nm.
-
-        Args:
-            rgb: ``(B, 3, H, W)`` in [0, 1].
-            wavelengths: ``N`` wavelengths in nm (list, numpy array or tensor; any order,
-                repeats allowed), e.g. ``numpy.arange(400, 701)`` for 1 nm steps.
-            size: None for the input grid (as :meth:`forward`), or ``(H2, W2)`` to evaluate
-                at :meth:`render`'s continuous coordinates.
-            extrapolate: continue the end pieces of the basis outside 400..700 nm (opt-in;
-                nothing was trained there). Continuous models only.
-            rows_per_chunk: passed to :meth:`render` when ``size`` is given.
-
-        Returns:
-            ``(B, N, H, W)`` (or ``(B, N, H2, W2)``) in [0, 1] units, unclamped, in the
-            model's dtype. Memory: ``B * N * H * W`` numbers (a 512x512 image at 1 nm steps,
-            301 wavelengths: 79 M numbers).
-
-        Continuous models: ``sum_k c_k(x) B_k(l)`` for each pixel ``x`` and wavelength ``l``;
-        at the 31 band centres it equals ``model(rgb)`` (same computation). ``"bands"``
-        models have no function between bands: they accept only band centres (400, 410,
-        ..., 700 nm) and return those bands of ``model(rgb)``; any other wavelength raises
-        ValueError.
-
-        Raises:
-            ValueError: a wavelength outside 400..700 nm (without ``extrapolate``), or not a
-                band centre for a ``"bands"`` model.
-        """
-        if self.config.spectral == "bands":
-            if extrapolate:
-                raise ValueError("extrapolate=True needs a model continuous in wavelength "
-                                 "(build_model(..., spectral='continuous')); this one outputs "
-                                 "31 bands")
-            wl = as_wavelengths(wavelengths)
-            _band_centre_indices(wl)                   # fail before running the network
-        else:
-            wl = as_wavelengths(wavelengths, extrapolate=extrapolate)
-        raw = self._raw(rgb) if size is None else self._render_raw(rgb, size, rows_per_chunk)
-        return (self._evaluate(raw, wl) + 1) / 2
-
     # ---------------------------------------------------------------- big images
     @torch.no_grad()
     def predict(self, rgb: torch.Tensor, tile: int | None = 64, overlap: int = 16,
@@ -357,39 +256,6 @@ def _centre_basis(spectral: str) -> np.ndarray:
     basis = basis_matrix(spectral, WAVELENGTHS)
     basis.flags.writeable = False
     return basis
-
-
-def _band_centre_indices(wavelengths: np.ndarray) -> list[int]:
-    """Band indices of wavelengths that are band centres (a ``"bands"`` model's only
-    outputs), or ValueError."""
-    idx = np.rint((np.asarray(wavelengths, dtype=np.float64) - WAVELENGTHS[0]) / 10)
-    ok = (idx >= 0) & (idx < len(WAVELENGTHS))
-    ok &= np.abs(WAVELENGTHS[np.clip(idx, 0, len(WAVELENGTHS) - 1).astype(int)]
-                 - wavelengths) < 1e-6
-    if not ok.all():
-        bad = np.asarray(wavelengths)[~ok][:5].tolist()
-        raise ValueError(f"this model outputs 31 bands (spectral='bands') and has no value "
-                         f"at {bad} nm; ask for band centres 400, 410, ..., 700 nm, or use a "
-                         f"model built with spectral='continuous'")
-    return idx.astype(int).tolist()
-
-
-def _bilinear(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """Sample ``x (B, C, H, W)`` at continuous ``rows (n,)`` x ``cols (m,)`` -> ``(B, C, n, m)``.
-
-    Bilinear with edge clamping; exact (no interpolation arithmetic error) at integer
-    coordinates, because the fractional weights are then exactly 0.
-    """
-    H, W = x.shape[-2:]
-    r = rows.clamp(0, H - 1)
-    c = cols.clamp(0, W - 1)
-    r0, c0 = torch.floor(r).long(), torch.floor(c).long()
-    r1, c1 = (r0 + 1).clamp(max=H - 1), (c0 + 1).clamp(max=W - 1)
-    fr = (r - r0).to(x.dtype).view(1, 1, -1, 1)
-    fc = (c - c0).to(x.dtype).view(1, 1, 1, -1)
-    top = x[:, :, r0][:, :, :, c0] * (1 - fc) + x[:, :, r0][:, :, :, c1] * fc
-    bot = x[:, :, r1][:, :, :, c0] * (1 - fc) + x[:, :, r1][:, :, :, c1] * fc
-    return top * (1 - fr) + bot * fr
 
 
 def _init_weights(model: INRHSISR, seed: int) -> None:
