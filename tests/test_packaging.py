@@ -180,11 +180,11 @@ def test_notebook_extra_covers_chapter_imports(pyproject):
 TYPED_MODULES = ["__init__", "cli", "commands", "runtime", "spectral", "pretrained/__init__",
                  "model/basis", "model/baselines", "model/config", "model/encoding", "model/hypernet",
                  "model/inr", "model/pixelwise", "model/registry", "model/tiling",
-                 "train/loop", "evaluation/metrics", "evaluation/scoring",
+                 "train/config", "train/loop", "train/rundir", "evaluation/metrics", "evaluation/scoring",
                  "files/atomic", "files/ownership", "files/checkpoints", "files/images", "files/outputs",
                  "files/readers",
                  "book/__init__", "book/figures", "book/folds", "book/heldout", "book/manifest", "book/runs",
-                 "book/zoo",
+                 "book/training", "book/zoo", "model/queries",
                  "data/cave", "data/cave_splits", "data/download", "data/ntire2018", "data/nus",
                  "data/patches", "data/roots", "data/scene", "data/spec", "data/synthetic", "book/quiz"]
 
