@@ -8,7 +8,7 @@ methods use the network's ``config``, ``mlp_params_for``, ``_check_input``,
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +23,16 @@ __all__ = ["ContinuousQueries"]
 
 class ContinuousQueries:
     """:meth:`render` (any output size) and :meth:`spectra` (any wavelength) of the INR."""
+
+    # provided by INRHSISR (declared for the type checker only)
+    config: Any
+    mlp_params_for: Callable[..., torch.Tensor]
+    _check_input: Callable[..., None]
+    _as_model_dtype: Callable[..., torch.Tensor]
+    _pad: Callable[..., torch.Tensor]
+    _raw: Callable[..., torch.Tensor]
+    _add_prior: Callable[..., torch.Tensor]
+    _evaluate: Callable[..., torch.Tensor]
 
     def render(self, rgb: torch.Tensor, size: tuple[int, int], rows_per_chunk: int | None = None
                ) -> torch.Tensor:

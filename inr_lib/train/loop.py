@@ -226,7 +226,7 @@ class _Run:
     out_dir: Path
     device: torch.device
     dist: _Dist
-    model: nn.Module
+    model: Any                 # the network (nn.Module with a .config)
     optimizer: Any
     scheduler: Any
     scaler: Any
@@ -234,10 +234,10 @@ class _Run:
     last_path: Path
     best_path: Path
     log_path: Path
-    net: nn.Module | None = None   # the model, wrapped in DDP when there are several processes
-    loader: DataLoader | None = None
+    net: Any = None            # the model, wrapped in DDP when there are several processes
+    loader: Any = None         # this process's DataLoader of training crops
     val_scenes: list = field(default_factory=list)
-    val_crops: tuple | None = None
+    val_crops: Any = None      # (rgb, hsi) of the fixed validation crops, or None
     start_epoch: int = 0
     saved_epoch: int = 0
     history: list = field(default_factory=list)
@@ -387,7 +387,7 @@ def _make_loader(cfg: TrainConfig, train_scenes: list, device: torch.device, d: 
     """This process's share of the seeded training crops (``batch_size / world`` a step)."""
     data = PatchDataset(train_scenes, size=cfg.crop_size, crops_per_scene=cfg.crops_per_scene,
                         seed=cfg.seed, augment=cfg.augment, rgb_source=cfg.rgb_source)
-    sampler = DistributedSampler(data, num_replicas=d.world, rank=d.rank, shuffle=True,
+    sampler: Any = DistributedSampler(data, num_replicas=d.world, rank=d.rank, shuffle=True,
                                  seed=cfg.seed, drop_last=False)
     workers = cfg.num_workers
     if workers is None:

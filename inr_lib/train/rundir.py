@@ -24,7 +24,7 @@ from ..files.outputs import check_run_folder, free_space_problem
 try:
     import fcntl
 except ImportError:      # Windows: no run lock
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["claim", "check_free_space", "record_data", "blocking_file", "OutputDirError",
            "RunLockedError", "RUN_FILES", "LOCK_NAME", "DATA_RECORD"]
@@ -51,10 +51,11 @@ def claim(out_dir: str | os.PathLike, resume: bool, overwrite: bool, main: bool 
 
     Every process refuses a folder that holds a run (``last.pt``) unless ``resume`` or
     ``overwrite``, and the other folders :func:`inr_lib.files.outputs.check_run_folder` refuses
-    (the user's files without a run, a folder inside the ``data`` folder). The main process (rank 0, the one that writes) then creates the folder,
-    checks it is writable, takes an exclusive lock on ``out_dir/.lock`` (released when the
-    run ends or its process dies; the small ``.lock`` file stays, naming the holder) and
-    removes half-written temporaries of a killed run. Claiming a folder this process holds
+    (the user's files without a run, a folder inside the ``data`` folder). The main process
+    (rank 0, the one that writes) then creates the folder, checks it is writable, takes an
+    exclusive lock on ``out_dir/.lock`` (released when the run ends or its process dies; the
+    small ``.lock`` file stays, naming the holder) and removes half-written temporaries of a
+    killed run. Claiming a folder this process holds
     already yields it at once.
 
     Raises:
@@ -134,7 +135,7 @@ def record_data(out_dir: str | os.PathLike, d: dict, resume: bool, allow_other: 
                          f"now give {now} (different {', '.join(diff)}); use the same --data "
                          f"and --split, or pass --allow-other-data to continue on these scenes")
     text = json.dumps(identity, indent=1) + "\n"
-    written = []
+    written: list = []
 
     def callback(record, model):
         if not written:
