@@ -26,6 +26,7 @@ import contextlib
 import inspect
 import io
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,6 +34,9 @@ from . import commands
 from ._version import __version__
 from .commands import CLIError
 from .data.spec import DATA_HELP
+from .files.checkpoints import CheckpointError
+from .train import NonFiniteLossError
+from .train.config import PRESET_NAMES
 
 __all__ = ["main", "build_parser", "CLIError"]
 
@@ -44,8 +48,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from .files.checkpoints import CheckpointError
-    from .train import NonFiniteLossError
 
     if args.quiet:
         args.no_progress = True
@@ -159,8 +161,6 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Wraps plain paragraphs; keeps paragraphs with indented lines (examples, tables) as typed."""
 
     def _fill_text(self, text, width, indent):
-        import textwrap
-
         paras = []
         for para in text.split("\n\n"):
             if any(line.startswith(" ") for line in para.splitlines()):
@@ -211,8 +211,6 @@ def _command(sub, prog: str, func, *examples: str):
 
 
 def _add_train(sub, prog: str) -> None:
-    from .train.config import PRESET_NAMES
-
     p = _command(sub, prog, commands.cmd_train,                  "--config quick --data synthetic --out runs/quick",
                  "--config paper --data cave:~/data/cave --out runs/paper --device cuda",
                  "--config paper --data cave:~/data/cave --out runs/paper --resume",

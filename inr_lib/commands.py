@@ -8,14 +8,29 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import math
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import pretrained
+from .data import load_data, scene_rgb
 from .data.spec import PARTS, parse_split
+from .evaluation import evaluate, reconstruct, write_results
 from .files import checkpoints as checkpoint
-from .files.outputs import check_outputs, check_run_folder, free_space_problem
+from .files import images
+from .files.outputs import check_outputs, check_run_folder, free_space_problem, same_file
+from .model.baselines import build_baseline
+from .model.tiling import window_starts
+from .runtime import pick_device
+from .train import TrainConfig, train
+from .train.rundir import blocking_file, claim, record_data
 
 __all__ = ["CLIError", "cmd_train", "cmd_evaluate", "cmd_reconstruct", "cmd_baseline", "cmd_models"]
 
@@ -33,9 +48,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     config.yaml to --out. Several GPUs: torchrun --nproc_per_node=N -m inr_lib train ...
     (the same options).
     """
-    from .train import train
-    from .train.rundir import claim, record_data
-
     if args.resume and args.overwrite:
         raise CLIError("--resume and --overwrite contradict each other: --resume continues the run "
                        "in --out, --overwrite replaces it; give one of them")
@@ -81,8 +93,6 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     cnn baseline with the training loop, then evaluate it on the test split with the same
     protocol as `evaluate`.
     """
-    from .data import load_data
-
     cnn = _cnn_out(args) if args.name == "cnn" else None
     # --overwrite replaces the results file and the cnn run; the deprecated --force only the file
     check_outputs({"--json": args.json}, overwrite=args.overwrite or args.force, flag="--overwrite",
@@ -118,12 +128,6 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     inference is the model card's (mode, window, overlap), so the cube is what its test
     scores were computed from.
     """
-    import numpy as np
-    import torch
-
-    from .evaluation import reconstruct
-    from .files.images import ImageReadError, cube_sidecar, read_image, write_cube, write_preview
-
     out, preview = _cube_path(args)
     device = _device(args)
     model = _load_model(args, device)
@@ -131,8 +135,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     mode = _mode(args)
     tile, overlap = _window(args, model.checkpoint_info["train_config"], mode)
     try:
-        rgb, notes = read_image(args.rgb, gray_ok=args.gray_ok)
-    except ImageReadError as e:   # the message names the file; say which option gave it
+        rgb, notes = images.read_image(args.rgb, gray_ok=args.gray_ok)
+    except images.ImageReadError as e:   # the message names the file; say which option gave it
         raise CLIError(f"--rgb {e}") from None
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
@@ -147,7 +151,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         raise CLIError(f"the reconstruction of {args.rgb} with {source} contains NaN/Inf "
                        f"values; nothing was written (try --mode tiled, or another checkpoint)")
     try:
-        write_cube(out, cube, {"source_image": str(args.rgb), "checkpoint": str(source),
+        images.write_cube(out, cube, {"source_image": str(args.rgb), "checkpoint": str(source),
                                "checkpoint_sha256": model.checkpoint_info["sha256"],
                                "inference": f"{mode} tile={tile} overlap={overlap}"})
     except OSError as e:   # disk full, folder removed: one clean line, no HDF5 tracebacks
@@ -156,11 +160,11 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
                        f"folder") from None
     if preview is not None:
         try:
-            write_preview(preview, x[0].numpy(), cube)
+            images.write_preview(preview, x[0].numpy(), cube)
         except OSError as e:   # a cube without its preview is not what was asked for
             out.unlink(missing_ok=True)      # both were written by this command just now
             if out.suffix.lower() == ".npy":
-                cube_sidecar(out).unlink(missing_ok=True)
+                images.cube_sidecar(out).unlink(missing_ok=True)
             raise CLIError(f"--preview {preview}: could not write the preview "
                            f"({' '.join(str(e).split())[:200]}); the cube was removed too, so "
                            f"nothing was written. Free some space (or inodes) or choose another "
@@ -177,13 +181,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     dev18 test scores (the 2 held-out CAVE scenes, full images) in its recommended inference mode,
     next to ridge regression on the same scenes. ``--card NAME`` prints one model's provenance:
     what it is, how it was trained (the exact command) and its scores in both inference modes."""
-    from . import pretrained
-
     if args.card:
         return _print_card(args.card)
     rows = pretrained.summary()
     if args.json:
-        import json
         print(json.dumps(rows, indent=1))
         return 0
     print(f"{'name':<22}{'params':>9}{'epochs':>7}{'steps':>7}{'wall':>8}  {'mode':<6}"
@@ -203,8 +204,6 @@ def cmd_models(args: argparse.Namespace) -> int:
 # ====================================================================== pieces of commands
 def _print_card(name: str) -> int:
     """``models --card NAME``: the label, the retraining command and the scores of a model."""
-    from . import pretrained
-
     c = pretrained.card(name)
     print(pretrained.label(name))
     print(pretrained.data_note(name))
@@ -223,24 +222,18 @@ def _load_model(args, device):
     """The model of ``--checkpoint`` or ``--pretrained`` (eval mode, on ``device``), with
     ``checkpoint_info`` (path, sha256, train_config) for the protocol."""
     if getattr(args, "pretrained", None) is not None:     # "" too: refused by name
-        from .pretrained import load
 
-        return load(args.pretrained, map_location=device)
-    from .files.checkpoints import load_model
+        return pretrained.load(args.pretrained, map_location=device)
 
-    return load_model(args.checkpoint, map_location=device)
+    return checkpoint.load_model(args.checkpoint, map_location=device)
 
 
 def _device(args):
-    from .runtime import pick_device
-
     return pick_device(getattr(args, "device", None), allow_fallback=getattr(args, "allow_cpu_fallback", False))
 
 
 def _train_config(args, config: str, **changes):
     """The :class:`~inr_lib.train.TrainConfig` of ``--config`` with ``changes``, ``--set``, ``--epochs``."""
-    from .train import TrainConfig
-
     cfg = TrainConfig.load(config)
     if changes:
         cfg = cfg.replace(**changes)
@@ -271,7 +264,6 @@ def _mode(args) -> str:
     if args.mode:
         return args.mode
     if getattr(args, "pretrained", None) is not None:
-        from . import pretrained
         return pretrained.card(args.pretrained)["recommended_mode"]
     return "tiled"
 
@@ -281,8 +273,6 @@ def _window(args: argparse.Namespace, tc: dict | None, mode: str | None = None) 
     ``mode`` where it records them, else the training run's crop size and overlap."""
     card: dict = {}
     if getattr(args, "pretrained", None) is not None and mode is not None:
-        from . import pretrained
-
         card = pretrained.inference(args.pretrained, mode)
     where = getattr(args, "checkpoint", None) or "the training config"
     tile = args.tile or card.get("tile") or checkpoint.stored_int(tc, "crop_size", 64, 1, where)
@@ -296,9 +286,6 @@ def _window(args: argparse.Namespace, tc: dict | None, mode: str | None = None) 
 def _score(args, model, tc: dict, device, d: dict | None = None, part: str | None = None,
            **extra) -> None:
     """Evaluate ``model`` on ``--data``/``--split`` as the options say; write and print the results."""
-    from .data import load_data
-    from .evaluation import evaluate, write_results
-
     part = part or _eval_part(args.split)
     tile, overlap = _window(args, tc)           # a damaged checkpoint fails before the data load
     rgb_source = args.rgb_source or checkpoint.stored_str(
@@ -325,8 +312,6 @@ def _score(args, model, tc: dict, device, d: dict | None = None, part: str | Non
 def _coverage(per_scene: list) -> str:
     """``" (SAM, MRAE: mean over 1 of 2 scenes; undefined for the others)"``, or ``""``
     when every mean covers every scene."""
-    import math
-
     n = len(per_scene)
     short: dict = {}
     for k in ("psnr", "ssim", "sam", "rmse", "mrae"):
@@ -348,9 +333,6 @@ def _baseline_options(args, d: dict, rgb_source: str) -> dict:
 
 def _fit_baseline(name: str, options: dict, d: dict, rgb_source: str):
     """Fit ridge or physics on the train part."""
-    from .data import scene_rgb
-    from .model.baselines import build_baseline
-
     model: Any = build_baseline(name, **options)     # ridge/physics: fit() is theirs
     print(f"fitting {name} {options} on {len(d['train'])} training scenes", file=sys.stderr)
     model.fit([scene_rgb(s, rgb_source) for s in d["train"]], [s.hsi for s in d["train"]])
@@ -359,8 +341,6 @@ def _fit_baseline(name: str, options: dict, d: dict, rgb_source: str):
 
 def _train_cnn(args, d: dict, rgb_source: str, device):
     """Train the cnn baseline with the training loop: ``(model, options, train config)``."""
-    from .train import train
-
     cfg = _train_config(args, args.config, arch="cnn", model={}, rgb_source=rgb_source)
     out = _cnn_out(args)
     print(f"training the cnn baseline ({cfg.name} schedule, {cfg.epochs} epochs) in {out}",
@@ -388,13 +368,9 @@ def _cube_path(args: argparse.Namespace) -> tuple[Path, Path | None]:
     The default preview, ``--out``'s name with ``.preview.png``, is skipped with a note when
     it would be the input image itself (an image named like that); ``--preview`` naming the
     input is an error, as is any output naming an input."""
-    from .files.images import CUBE_SUFFIXES, cube_sidecar
-    from .files.outputs import same_file
-    from .train.rundir import blocking_file
-
     out = Path(args.out)
-    kinds = ", ".join(CUBE_SUFFIXES)
-    if out.suffix.lower() not in CUBE_SUFFIXES:
+    kinds = ", ".join(images.CUBE_SUFFIXES)
+    if out.suffix.lower() not in images.CUBE_SUFFIXES:
         raise CLIError(f"--out {out}: expected a cube file name ending in {kinds}")
     if out.is_dir():
         raise CLIError(f"--out {out} is a folder; expected a file name ending in {kinds}")
@@ -404,7 +380,7 @@ def _cube_path(args: argparse.Namespace) -> tuple[Path, Path | None]:
               f"name one with --preview PATH", file=sys.stderr)
         preview = None
     outputs = {"--out": out, "--preview": preview,
-               "sidecar": cube_sidecar(out) if out.suffix.lower() == ".npy" else None}
+               "sidecar": images.cube_sidecar(out) if out.suffix.lower() == ".npy" else None}
     check_outputs({k: v for k, v in outputs.items() if v is not None},
                   {"--rgb": args.rgb, "--checkpoint": args.checkpoint}, overwrite=args.overwrite,
                   flag="--overwrite", runs={"of --checkpoint": _run_of(args)})
@@ -427,11 +403,6 @@ def _progress(model: Any, x: Any, mode: str, tile: int, overlap: int, disable: b
               batch_size: int = 16) -> contextlib.AbstractContextManager[Any]:
     """A tqdm bar on stderr over the forward passes of a reconstruction (one per batch of
     windows; a forward hook counts them), or nothing when ``disable``."""
-    import torch
-    from tqdm.auto import tqdm
-
-    from .model.tiling import window_starts
-
     if disable or not isinstance(model, torch.nn.Module):
         return contextlib.nullcontext()
     B, _, H, W = x.shape
@@ -470,8 +441,6 @@ def _check_free_space(out: Path, need: int) -> None:
 def _training_data(args, talk: bool) -> dict:
     """The scenes ``train`` uses: the split's parts, or (``--split all``) every scene for
     training and none held out."""
-    from .data import load_data
-
     every = parse_split(args.split)[1] == "all"
     d = load_data(args.data, args.split, verbose=talk, allow_empty=every)
     return {**d, "train": d["train"] + d["test"], "test": []} if every else d
@@ -479,8 +448,6 @@ def _training_data(args, talk: bool) -> dict:
 
 def _resized(x, size):
     """``x`` ``(1, 3, H, W)`` resized (antialiased) to ``size`` = (H, W), or as it is."""
-    import torch
-
     if not size:
         return x
     h, w = size

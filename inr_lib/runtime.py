@@ -8,6 +8,7 @@ variable is unset, notebooks pick ``full`` on a CUDA machine that has real data 
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 
@@ -59,7 +60,6 @@ def pick_device(requested: str | None = None, allow_fallback: bool = False) -> t
     dev = torch.device(requested)
     if dev.type == "cuda" and not torch.cuda.is_available():
         if allow_fallback:
-            import warnings
             warnings.warn(f"device {requested!r} requested but CUDA is not available; using the CPU",
                           stacklevel=2)
             return torch.device("cpu")

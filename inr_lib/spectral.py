@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence, Union, cast
 
 import numpy as np
+import torch
 
 if TYPE_CHECKING:      # torch is imported where it is used: `import inr_lib.spectral` stays light
     import torch
@@ -290,8 +291,6 @@ def project(hsi: ArrayLike, response: Union[str, np.ndarray] = "cie1964", normal
             f"expected hsi of shape (31, H, W) or (B, 31, H, W), found {tuple(hsi.shape)}"
         )
     if _is_torch(hsi):
-        import torch
-
         assert isinstance(hsi, torch.Tensor)
         if not torch.is_floating_point(hsi):
             hsi = hsi.float()
@@ -358,8 +357,6 @@ class CameraPipeline:
         """RGB in [0, 1] of ``(31, H, W)`` / ``(B, 31, H, W)`` spectra (numpy or torch)."""
         lin = project(hsi, self.response, normalise="none", clip=True)
         if _is_torch(lin):
-            import torch
-
             t = cast("torch.Tensor", lin)
             g = torch.as_tensor(1.0 / self.gamma, dtype=t.dtype, device=t.device)
             return t.pow(g.view(3, 1, 1))

@@ -92,6 +92,74 @@ def test_core_packages_never_import_book_cli_or_pretrained():
     assert not problems, "\n".join(problems)
 
 
+#: size limits: a file, a function, a class (lines, not counting the function's or class's
+#: docstring)
+MAX_FILE, MAX_FUNCTION, MAX_CLASS = 500, 60, 200
+#: imports that may stay inside functions: optional or slow-to-import dependencies, loaded
+#: where they are used so that ``import inr_lib`` stays light; every other import is at the
+#: top of its file
+LAZY_OK = ("colour", "skimage", "scipy", "matplotlib", "IPython", "ipywidgets", "google.colab",
+           "myst_nb", "tifffile", "platformdirs", "torch.distributed")
+MAX_LAZY = 20
+#: files still over MAX_FILE while they are being split, with the size they may not exceed
+KNOWN_LONG = {"inr_lib/book/__init__.py": 506}
+
+
+def _sizes(path: Path):
+    """``(kind, name, lines)`` of every function and class in ``path`` (docstrings not counted)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            n = node.end_lineno - node.lineno + 1
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and \
+                    isinstance(first.value.value, str):
+                n -= first.end_lineno - first.lineno + 1
+            yield ("class" if isinstance(node, ast.ClassDef) else "function"), node.name, n
+
+
+def test_no_file_function_or_class_is_too_long():
+    problems = []
+    for path in sorted(LIB.rglob("*.py")):
+        rel = path.relative_to(LIB.parent)
+        lines = len(path.read_text().splitlines())
+        limit = max(MAX_FILE, KNOWN_LONG.get(rel.as_posix(), 0))
+        if lines > limit:
+            problems.append(f"{rel}: {lines} lines (at most {limit})")
+        for kind, name, n in _sizes(path):
+            limit = MAX_CLASS if kind == "class" else MAX_FUNCTION
+            if n > limit:
+                problems.append(f"{rel}: {kind} {name} has {n} lines (at most {limit})")
+    over = [f"{name} ({n} lines)" for name in KNOWN_LONG
+            if (n := len((LIB.parent / name).read_text().splitlines())) > MAX_FILE]
+    print(f"files over {MAX_FILE} lines, still being split:", ", ".join(over) or "none")
+    assert not problems, "\n".join(problems)
+
+
+def _function_imports(path: Path) -> list[tuple[int, str]]:
+    """``(line, module)`` of every import statement inside a function of ``path``."""
+    found = set()
+    for fn in ast.walk(ast.parse(path.read_text())):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Import):
+                    found |= {(node.lineno, a.name) for a in node.names}
+                elif isinstance(node, ast.ImportFrom):
+                    found.add((node.lineno, "." * node.level + (node.module or "")))
+    return sorted(found)
+
+
+def test_imports_are_at_the_top_except_optional_heavy_dependencies():
+    lazy, misplaced = [], []
+    for path in sorted(LIB.rglob("*.py")):
+        for line, module in _function_imports(path):
+            where = f"{path.relative_to(LIB.parent)}:{line} {module}"
+            ok = any(module == m or module.startswith(m + ".") for m in LAZY_OK)
+            (lazy if ok else misplaced).append(where)
+    print(f"{len(lazy)} imports inside functions (at most {MAX_LAZY}):", *lazy, sep="\n  ")
+    assert not misplaced, "move to the top of the file:\n" + "\n".join(misplaced)
+    assert len(lazy) <= MAX_LAZY, "\n".join(lazy)
+
+
 def test_the_checker_sees_function_level_and_relative_imports(tmp_path, monkeypatch):
     fake = tmp_path / "inr_lib" / "data"
     fake.mkdir(parents=True)

@@ -36,6 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+
+from .. import __version__, data
+from ..data import default_data_root, resolve_cave_root
+from ..runtime import describe_device, get_profile
+
 if TYPE_CHECKING:      # for the annotations only: `import inr_lib.book` stays light
     import torch
 
@@ -191,8 +197,6 @@ class Book:
         """The train/test split of this chapter's data (:func:`inr_lib.data.split_available`):
         ``dev18`` when the data hold its 18 scenes, so a reader's runs are scored on the same
         test scenes as the shipped models; otherwise the split that matches the data."""
-        from .. import data
-
         available = [s.name for s in data.list_cave_scenes(self.data.path)]
         dev18 = data.cave_split("dev18")
         use = "dev18" if set(dev18["train"]) | set(dev18["test"]) <= set(available) else None
@@ -262,8 +266,6 @@ def _pick_profile(requested: str | None, has_real: bool, colab: bool, cuda: bool
     """``quick`` or ``full``; ``auto`` picks ``full`` on a GPU (in Colab on any GPU, elsewhere
     with real data) unless the chapter's full profile trains longer than
     :data:`AUTO_LIMIT_MINUTES`, and says why it chose what it chose."""
-    from ..runtime import get_profile
-
     if requested in (None, "", "auto") and not os.environ.get("INR_PROFILE"):
         full_min = _full_minutes(chapter)
         if cuda and full_min is not None and full_min > AUTO_LIMIT_MINUTES:
@@ -321,8 +323,6 @@ def _times_line(chapter: str) -> str | None:
 
 def _find_data(download: bool):
     """Real CAVE if present (downloaded once when ``download``), else the synthetic dataset."""
-    from .. import data
-
     root = data.resolve_cave_root()
     if root.kind != "cave" and download:
         dest = data.default_data_root() / "cave"
@@ -371,15 +371,10 @@ def setup(chapter: str, profile: str | None = "auto", *, gpu: bool = False, driv
             so a built page shows no absolute path of the machine that built it. ``None``: in a
             notebook kernel (ipykernel), not in scripts or tests.
     """
-    import torch
-
-    from ..runtime import describe_device
-
     colab = in_colab()
     repo = repository_root()
     _ROOTS["repo"] = repo
     home = _colab_home(drive) if colab else None
-    from ..data import default_data_root
 
     _ROOTS["data"] = default_data_root()
     device = describe_device(verbose=verbose)
@@ -405,8 +400,6 @@ def setup(chapter: str, profile: str | None = "auto", *, gpu: bool = False, driv
 
 def _has_cave() -> bool:
     """True when real CAVE scenes are where :func:`inr_lib.data.resolve_cave_root` looks first."""
-    from ..data import resolve_cave_root
-
     try:
         return resolve_cave_root("cave").kind == "cave"
     except FileNotFoundError:
@@ -414,10 +407,6 @@ def _has_cave() -> bool:
 
 
 def _summary(bk: Book, note: str | None) -> None:
-    import torch
-
-    from .. import __version__
-
     print(f"data: {bk.source} in {shown(bk.data.path)}")
     print(f"runs: {shown(bk.runs)}" + (" (Google Drive)" if "drive" in _ROOTS and bk.colab else ""))
     if note:

@@ -17,6 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..data import list_cave_scenes, split_available
+from . import shown
+
 #: environment variable naming the manifest folder
 ENV = "INR_BOOK_MANIFEST"
 
@@ -41,9 +44,6 @@ def entry(bk: Any) -> dict:
     ``data`` (``"cave"`` | ``"synthetic"``), ``found`` (how), ``path`` (as the book prints it),
     ``scenes``, ``split`` (the split those scenes form, as
     :func:`inr_lib.data.split_available` picks it), ``train``, ``test`` and ``profile``."""
-    from ..data import list_cave_scenes, split_available
-    from . import shown
-
     scenes = [s.name for s in list_cave_scenes(bk.data.path)]
     split = split_available(scenes, require=())
     return {"chapter": bk.chapter, "real": bk.data.kind == "cave", "data": bk.data.kind,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import importlib.util
 import json
 import os
 import sys
@@ -167,26 +168,24 @@ def ask(qid: str, text: str, *, digest: str, choices: Sequence[str] | None = Non
 def _interactive() -> bool:
     """A live notebook front end with widgets (Colab, or a Jupyter server's kernel), not a
     batch execution (the book build, nbval)."""
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("ipywidgets") is None:    # installed? (without importing it)
         return False
     return "google.colab" in sys.modules or bool(os.environ.get("JPY_SESSION_NAME"))
 
 
 def _show(q: Question) -> None:
     try:
-        from IPython import get_ipython
-        from IPython.display import display
+        import IPython.display
     except ImportError:
-        get_ipython = None
-    if get_ipython is None or get_ipython() is None:
+        print(plain(q))
+        return
+    if IPython.get_ipython() is None:
         print(plain(q))
         return
     if _interactive():
-        display(widget(q))
+        IPython.display.display(widget(q))
     else:
-        display({"text/html": html_form(q), "text/plain": plain(q)}, raw=True)
+        IPython.display.display({"text/html": html_form(q), "text/plain": plain(q)}, raw=True)
 
 
 def plain(q: Question) -> str:

@@ -3,21 +3,24 @@ are up to date (:func:`run_cli`, :func:`evaluate_checkpoint`, :class:`Evaluation
 and the files a chapter copies (scenes, repository files)."""
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import shutil
 import subprocess
 import sys
+import urllib.request
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ..data import list_cave_scenes
+from ..files.checkpoints import sha256_file
 from . import shorten, shown  # defined before the package imports this module
 
 
 def sha256(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file (e.g. a checkpoint, to know whether a result file is stale)."""
-    from ..files.checkpoints import sha256_file
-
     return sha256_file(path)
 
 
@@ -107,8 +110,6 @@ def installed_from() -> tuple[str, str] | None:
     """``(repository url, commit)`` that pip recorded when inr_lib was installed from a git
     repository (``pip install "inr_lib @ git+URL@BRANCH"``, as the chapters' Colab cell does), or
     None for any other install (a checkout, a wheel)."""
-    import importlib.metadata
-
     try:
         text = importlib.metadata.distribution("inr_lib").read_text("direct_url.json")
     except importlib.metadata.PackageNotFoundError:
@@ -140,7 +141,6 @@ def repository_files(dest: str | os.PathLike, folder: str, names: list[str]) -> 
             f"{missing} are not in {shown(dest)} and inr_lib was not installed from a GitHub "
             f"repository; run this notebook from the book's {folder.split('/')[0]}/ folder of a "
             f"checkout, or install inr_lib with the chapter's first cell")
-    import urllib.request
 
     url, commit = source
     raw = url.removesuffix(".git").replace("https://github.com/", "https://raw.githubusercontent.com/")
@@ -153,10 +153,6 @@ def repository_files(dest: str | os.PathLike, folder: str, names: list[str]) -> 
 def scene_folder(dest: Path, source: Path, names: list[str]) -> Path:
     """A CAVE-layout folder ``dest`` holding only the scenes ``names`` of ``source``, linked
     (copied where links are not allowed). Returns ``dest``."""
-    import shutil
-
-    from ..data import list_cave_scenes
-
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     folders = {d.name: d.path for d in list_cave_scenes(source)}

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence, Union
 
@@ -59,8 +60,6 @@ _GET_DATA = (
 
 def _not_a_folder(path: Path, what: str) -> DataFormatError:
     """The error for a ``path`` that exists but is a file (e.g. the downloaded zip itself)."""
-    import zipfile
-
     if zipfile.is_zipfile(path):
         todo = (f"it is a zip archive: unpack it with inr_lib.data.download_cave(FOLDER, "
                 f"url={path.resolve().as_uri()!r}) (checks the archive, then extracts it into "

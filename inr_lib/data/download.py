@@ -32,9 +32,13 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from tqdm.auto import tqdm
+
 from ..files.atomic import sha256_file
 from ..files.ownership import NotOwnedError, require_owned, write_manifest
 from ..files.readers import DataFormatError
+from .cave import list_cave_scenes
+from .roots import default_data_root
 
 __all__ = ["CAVE_URL", "DownloadError", "UnsafeArchiveError", "download_cave", "download_file",
            "safe_extract_zip"]
@@ -95,8 +99,6 @@ def _stream(resp, url: str, part: Path, start: int, size: int | None, progress: 
             desc: str) -> int | None:
     """Append (resumed, status 206) or write ``resp``'s body to ``part`` with a progress bar;
     returns the total size the server announced (bytes), or ``None``."""
-    from tqdm.auto import tqdm
-
     resumed = start > 0 and getattr(resp, "status", None) == 206
     if not resumed:
         start = 0  # server sent the whole file (or file:// URL): restart cleanly
@@ -281,8 +283,6 @@ def _check_replaceable(final: Path, archive: Path) -> None:
 
 
 def _has_scenes(dest: Path) -> bool:
-    from .cave import list_cave_scenes
-
     try:
         return bool(list_cave_scenes(dest))
     except (FileNotFoundError, DataFormatError):
@@ -333,8 +333,6 @@ def download_cave(dest: str | os.PathLike | None = None, url: str = CAVE_URL, sh
     ``progress``, a line on stderr says where the data are.
     """
     if dest is None:
-        from .roots import default_data_root
-
         dest = default_data_root() / "cave"
     dest = Path(dest).expanduser()
     if dest.exists() and not dest.is_dir():

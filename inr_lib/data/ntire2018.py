@@ -17,6 +17,7 @@ RGB files live in another folder, pass ``rgb_path``.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +68,6 @@ def _scale_rule(cube, path: Path, key: str, white_level: float, hi: float):
     """``(white_level to use, rule as text)``: a float cube already within [0, 1] (with
     fractional values) is not divided by 4095 again (with a warning); otherwise the given
     ``white_level``."""
-    import warnings
-
     if white_level == NTIRE2018_WHITE_LEVEL and cube.dtype.kind == "f" and hi <= 1.0 and \
             np.any(cube != np.round(cube)):
         warnings.warn(f"{path}: {key!r} already lies in [0, 1] (max {hi:g}), so it is taken as "
@@ -82,8 +81,6 @@ def _orient_like_rgb(hsi, rgb, path: Path, rgb_path):
     """Transpose ``hsi`` (31, H, W) when the RGB image shows it is stored transposed (its
     shape is H/W swapped, or, for a square scene, its brightness pattern matches the
     transposed cube far better), with a warning. Returns ``(hsi, rule as text)``."""
-    import warnings
-
     def corr(a, b):
         a, b = a - a.mean(), b - b.mean()
         d = float(np.sqrt((a * a).sum() * (b * b).sum()))

@@ -44,6 +44,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..files.ownership import require_owned, write_manifest
 from ..spectral import WAVELENGTHS, CameraPipeline, get_pipeline, get_response, list_pipelines, normalise_response
@@ -90,8 +91,7 @@ def reflectance_library() -> tuple:
         ``(names, spectra)``: a tuple of ``"<set>/<sample>"`` names and a read-only float64
         array ``(N, 31)`` in [0, 1] (linear interpolation of each table to 400..700 nm).
     """
-    import colour
-    import colour.quality
+    import colour.quality  # binds colour too
 
     sets = {
         "BabelColor": colour.SDS_COLOURCHECKERS["BabelColor Average"],
@@ -227,8 +227,6 @@ def _scene_cube(photo: np.ndarray, size: int, rng, illum, camera, lib, blacks) -
 
 
 def _write_png16(path: Path, band: np.ndarray) -> None:
-    from PIL import Image
-
     Image.fromarray(band).save(path, format="PNG", compress_level=6)
 
 
@@ -252,8 +250,6 @@ def make_synthetic_cave(root: str | os.PathLike, n_scenes: int = 8, size: int = 
         31 band PNGs, ``<name>_RGB.bmp`` and ``synthetic.json``. Names are
         ``synth<index>_<photo>``, e.g. ``synth00_astronaut``.
     """
-    from PIL import Image
-
     root = Path(root).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     illum = _illuminant(illuminant)

@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .._version import __version__
 from ..data.scene import scene_rgb
@@ -85,8 +86,6 @@ def evaluate(model: nn.Module, scenes: Sequence, mode: str = "tiled", tile: int 
         (PSNR in dB with peak 1, SAM in degrees); a value that is undefined for a scene
         (e.g. PSNR of a perfect prediction = inf) is left out of the mean.
     """
-    from tqdm.auto import tqdm
-
     scenes = _checked(scenes, mode, border)
     device = _model_device(model, device)
     model = model.to(device)

@@ -32,6 +32,7 @@ import io
 import os
 import pickle
 import random
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -224,8 +225,6 @@ def _torch_load(path: Path, data: bytes, map_location, expected: str):
     try:
         return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        import re
-
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
         detail = f" (it references {found.group(1)})" if found else ""
         raise CheckpointError(

@@ -19,13 +19,20 @@ import hashlib
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
+import tifffile
+from PIL import Image, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
 
 from .._version import __version__
+from ..spectral import WAVELENGTHS, srgb_preview
 from .atomic import atomic_write, sha256_file
+from .readers import read_png
 
 __all__ = ["ImageReadError", "read_image", "write_cube", "write_preview", "cube_sidecar",
            "npy_written_by_inr_lib", "CUBE_SUFFIXES", "PNG_MARKER", "TIFF_MARKER", "SIDECAR_MARKER"]
@@ -83,14 +90,12 @@ def _read_pixels(path: Path, notes: list) -> tuple[np.ndarray, int, int]:
     """``(values (H, W[, C]) unsigned ints, maxval, EXIF orientation)`` of an image file, at
     its own bit depth; conversions are appended to ``notes``."""
     if path.suffix.lower() == ".png":   # decoded exactly at its bit depth (any PNG error names it)
-        from .readers import read_png
 
         values, depth = read_png(path)
         return values, 2 ** depth - 1, _exif_orientation(path)
     tiff = _read_tiff(path)
     if tiff is not None:
         return tiff
-    from PIL import UnidentifiedImageError
 
     try:
         with _open_any_size(path) as im:
@@ -112,10 +117,6 @@ def _read_pixels(path: Path, notes: list) -> tuple[np.ndarray, int, int]:
 
 def _open_any_size(path: Path):
     """``PIL.Image.open`` without the decompression-bomb limit (memory is checked instead)."""
-    import warnings
-
-    from PIL import Image
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
@@ -141,8 +142,6 @@ def _pillow_values(im, notes: list) -> tuple[np.ndarray, str]:
 
 def _exif_orientation(path: Path) -> int:
     """The EXIF orientation tag of an image (PNG eXIf chunk included), 1 when absent."""
-    from PIL import Image
-
     try:
         with Image.open(path) as im:
             return int(im.getexif().get(0x0112, 1) or 1)
@@ -174,8 +173,6 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, int, int] | None:
     with open(path, "rb") as f:
         if f.read(4) not in _TIFF_MAGIC:
             return None
-    import tifffile
-
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages.first
@@ -283,16 +280,12 @@ def npy_written_by_inr_lib(path: str | os.PathLike) -> bool:
 
 def _cube_metadata(cube: np.ndarray, attrs: dict[str, Any]) -> dict[str, Any]:
     """What a cube file records about itself besides the values (JSON-ready)."""
-    from ..spectral import WAVELENGTHS
-
     return {"layout": "(bands, height, width)", "shape": list(cube.shape), "dtype": str(cube.dtype),
             "value_scale": "[0, 1]", "wavelengths_nm": [float(w) for w in WAVELENGTHS],
             **{k: str(v) for k, v in attrs.items()}, "inr_lib_version": __version__}
 
 
 def _write_tiff(f: Any, cube: np.ndarray, attrs: dict[str, Any]) -> None:
-    import tifffile
-
     meta = {"axes": "ZYX", **_cube_metadata(cube, attrs)}
     del meta["shape"]      # tifffile writes the shape itself
     buf = io.BytesIO()   # tifffile reads the .name of a file object, an int for atomic_write's
@@ -302,10 +295,6 @@ def _write_tiff(f: Any, cube: np.ndarray, attrs: dict[str, Any]) -> None:
 
 
 def _write_h5(f, cube: np.ndarray, attrs: dict) -> None:
-    import h5py
-
-    from ..spectral import WAVELENGTHS
-
     with h5py.File(f, "w") as h5:
         ds = h5.create_dataset("hsi", data=cube, compression="gzip", compression_opts=4,
                                chunks=(1, min(256, cube.shape[1]), min(256, cube.shape[2])))
@@ -319,15 +308,10 @@ def _write_h5(f, cube: np.ndarray, attrs: dict) -> None:
 def write_preview(path: str | os.PathLike, rgb: np.ndarray, cube: np.ndarray) -> Path:
     """Side by side as a PNG: the input ``rgb`` ``(3, H, W)`` and an sRGB rendering of ``cube``
     ``(31, H, W)`` (:func:`inr_lib.spectral.srgb_preview`)."""
-    from PIL import Image
-
-    from ..spectral import srgb_preview
-
     left = np.clip(rgb.transpose(1, 2, 0), 0, 1)
     right = srgb_preview(cube)
     gap = np.ones((left.shape[0], max(2, left.shape[1] // 50), 3), dtype=np.float32)
     img = (np.concatenate([left, gap, right], axis=1) * 255 + 0.5).astype(np.uint8)
-    from PIL.PngImagePlugin import PngInfo
 
     info = PngInfo()
     info.add_text("Software", PNG_MARKER)

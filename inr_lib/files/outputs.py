@@ -19,6 +19,10 @@ import shutil
 from pathlib import Path
 from typing import Callable, Mapping
 
+import h5py
+import tifffile
+from PIL import Image
+
 from .images import PNG_MARKER, SIDECAR_MARKER, TIFF_MARKER, npy_written_by_inr_lib
 
 __all__ = ["OutputError", "check_outputs", "check_run_folder", "data_folders", "RUN_FILES",
@@ -60,18 +64,12 @@ def written_by_inr_lib(path: str | os.PathLike) -> bool:
         if suffix == ".npy":       # a cube with its sidecar, unchanged since (files.images)
             return npy_written_by_inr_lib(path)
         if suffix in (".tif", ".tiff"):
-            import tifffile
-
             with tifffile.TiffFile(path) as tif:
                 return tif.pages.first.software == TIFF_MARKER
         if suffix in (".h5", ".hdf5"):
-            import h5py
-
             with h5py.File(path, "r") as f:
                 return "inr_lib_version" in f.attrs
         if suffix == ".png":
-            from PIL import Image
-
             with Image.open(path) as im:
                 return im.info.get("Software") == PNG_MARKER
     except Exception:   # unreadable or not the format its name says: not ours

@@ -6,12 +6,16 @@ Nothing here knows about a particular dataset. Errors are :class:`DataFormatErro
 """
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Union
 
+import h5py
 import numpy as np
+import png
+from PIL import Image, UnidentifiedImageError
 
 __all__ = ["DataFormatError", "TooLargeError", "check_memory", "read_png", "read_rgb_image", "check_rgb_size",
            "read_paired_rgb", "MatData", "read_mat"]
@@ -62,8 +66,6 @@ def too_large(path: PathLike, need: int, what: str, free: int | None = None) -> 
 
 def _png_header(path: Path, data: bytes):
     """Check the whole chunk stream (CRCs, IEND present), then return a Reader past IHDR."""
-    import png
-
     try:
         last = None
         for last, _ in png.Reader(bytes=data).chunks():  # noqa: B007 (read after the loop)
@@ -83,10 +85,6 @@ def _png_header(path: Path, data: bytes):
 
 def _read_png_pillow(data: bytes, bitdepth: int):
     """Fast exact path for plain 8/16-bit greyscale; None if Pillow's mode is unexpected."""
-    import io
-
-    from PIL import Image
-
     with Image.open(io.BytesIO(data)) as im:
         im.load()
         mode = im.mode
@@ -199,7 +197,6 @@ def read_rgb_image(path: PathLike) -> np.ndarray:
     if path.suffix.lower() == ".png":
         values, bitdepth = read_png(path)
         return _to_rgb(values, 2**bitdepth - 1, path)
-    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as opened:
@@ -239,7 +236,6 @@ def _is_grey_file(path: PathLike) -> bool:
     path = Path(path)
     if path.suffix.lower() == ".png":
         return read_png(path)[0].shape[2] in (1, 2)
-    from PIL import Image
 
     with Image.open(path) as im:
         return im.mode in ("L", "LA", "1", "I", "I;16")
@@ -302,7 +298,6 @@ def read_mat(path: PathLike, wanted: Iterable[str]) -> MatData:
     if path.stat().st_size == 0:
         raise DataFormatError(f"{path} is empty (0 bytes), not a MAT file: an interrupted "
                               f"download or copy; copy it again")
-    import h5py
 
     if h5py.is_hdf5(str(path)):
         try:
@@ -314,8 +309,6 @@ def read_mat(path: PathLike, wanted: Iterable[str]) -> MatData:
 
 
 def _read_mat_v73(path: Path, wanted: list) -> MatData:
-    import h5py
-
     with h5py.File(path, "r") as f:
         keys = [k for k in f.keys() if not k.startswith("#") and isinstance(f[k], h5py.Dataset)]
         arrays = {}
@@ -344,7 +337,6 @@ _MAT_BYTES = {"double": 8, "single": 4, "int8": 1, "uint8": 1, "int16": 2, "uint
 
 def _read_mat_v5(path: Path, wanted: list) -> MatData:
     import scipy.io
-    from scipy.io.matlab import MatReadError
 
     need = 0
     try:
@@ -361,7 +353,7 @@ def _read_mat_v5(path: Path, wanted: list) -> MatData:
         raise
     except MemoryError:
         raise TooLargeError(too_large(path, need, f"the variables {present}")) from None
-    except (ValueError, NotImplementedError, OSError, TypeError, MatReadError) as e:
+    except (ValueError, NotImplementedError, OSError, TypeError, scipy.io.matlab.MatReadError) as e:
         raise DataFormatError(
             f"{path}: not a readable MAT file (neither HDF5/v7.3 nor v5: {e}); save it with "
             "MATLAB's save(..., '-v7.3') or '-v7'"

@@ -22,13 +22,22 @@ The training configs are in ``configs/`` next to this file; ``tools/train_zoo.sh
 from __future__ import annotations
 
 import json
+import os
 import re
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
+from safetensors.torch import load_file
 from torch import nn
+
+from ..files.atomic import sha256_file
+from ..files.images import read_image
+from ..model.registry import build
+from ..model.tiling import predict_image
 
 __all__ = ["available", "card", "load", "validate_card", "label", "summary", "first_available",
            "baseline", "scores", "inference", "reconstruct", "scene_scores", "PretrainedError",
@@ -136,8 +145,6 @@ def _weights_path(name: str, info: dict[str, Any]) -> Path:
 def _check_card_size(name: str, info: dict[str, Any], path: Path) -> None:
     """Build the card's model on the ``meta`` device (no memory) and refuse a configuration
     describing more parameters than the weights file can hold, before anything is allocated."""
-    from ..model.registry import build
-
     where = _card_path(name)
     if not isinstance(info.get("arch"), str) or not isinstance(info.get("model_config"), dict):
         raise PretrainedError(f"the card {where} has no valid 'arch'/'model_config'; reinstall inr_lib")
@@ -189,11 +196,6 @@ def load(name: str, map_location: str | torch.device | None = None) -> nn.Module
         PretrainedError: unknown name, missing weights, or weights whose SHA-256 differs
             from the card's (a damaged or altered file).
     """
-    from safetensors.torch import load_file
-
-    from ..files.atomic import sha256_file
-    from ..model.registry import build
-
     info = _read(name)
     path = _weights_path(name, info)
     if not path.is_file():
@@ -273,10 +275,6 @@ def reconstruct(name: str, rgb: Any, mode: str | None = None, model: nn.Module |
         ValueError: a shape, dtype or value range the model cannot take (the message says
             which); :class:`inr_lib.files.images.ImageReadError` for an unreadable file.
     """
-    from ..model.tiling import (
-        predict_image,  # what evaluation.reconstruct runs, before its clamp
-    )
-
     x, batched = _as_batch(rgb)
     inf = inference(name, mode)
     model = load(name, map_location=device) if model is None else model
@@ -288,15 +286,7 @@ def reconstruct(name: str, rgb: Any, mode: str | None = None, model: nn.Module |
 
 def _as_batch(rgb: Any) -> tuple[torch.Tensor, bool]:
     """``(x (B, 3, H, W) float32 in [0, 1], whether the input had a batch axis)``."""
-    import os
-
-    import numpy as np
-
     if isinstance(rgb, (str, os.PathLike)):
-        import warnings
-
-        from ..files.images import read_image
-
         values, notes = read_image(rgb)
         for n in notes:      # alpha dropped, EXIF rotation: the user should know
             warnings.warn(f"{rgb}: {n}", stacklevel=3)
@@ -326,8 +316,6 @@ def _as_batch(rgb: Any) -> tuple[torch.Tensor, bool]:
 
 def _pil_array(image: Any) -> Any:
     """A PIL image as an ``(H, W, 3)`` array (alpha dropped; palette, CMYK, YCbCr converted)."""
-    import numpy as np
-
     if image.mode in ("L", "LA", "I", "I;16", "I;16B", "I;16L", "F", "1"):
         raise ValueError(f"a greyscale PIL image (mode {image.mode!r}): the model needs colour; "
                          f"convert it to RGB first")
@@ -338,8 +326,6 @@ def _pil_array(image: Any) -> Any:
 
 def _unit_range(a: Any) -> Any:
     """uint8 -> /255, uint16 -> /65535, float checked to lie in [0, 1]; float32."""
-    import numpy as np
-
     if a.dtype == np.uint8:
         return a.astype(np.float32) / np.float32(255)
     if a.dtype == np.uint16:
