@@ -102,7 +102,7 @@ LAZY_OK = ("colour", "skimage", "scipy", "matplotlib", "IPython", "ipywidgets", 
            "myst_nb", "tifffile", "platformdirs", "torch.distributed")
 MAX_LAZY = 20
 #: files still over MAX_FILE while they are being split, with the size they may not exceed
-KNOWN_LONG = {"inr_lib/book/__init__.py": 506}
+KNOWN_LONG: dict[str, int] = {}
 
 
 def _sizes(path: Path):

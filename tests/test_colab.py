@@ -67,9 +67,9 @@ def test_solutions_are_html_details_and_each_chapter_lists_what_it_cites():
 
 
 def test_say_fills_a_sentence_with_glued_values(monkeypatch, capsys):
-    monkeypatch.setattr(book, "GLUED", {})
+    monkeypatch.setattr(book.display, "GLUED", {})
     monkeypatch.setitem(sys.modules, "myst_nb", None)              # as in Colab: no myst-nb
-    assert book.glue("psnr", 34.0812) == 34.0812 and book.GLUED == {"psnr": 34.0812}
+    assert book.glue("psnr", 34.0812) == 34.0812 and book.display.GLUED == {"psnr": 34.0812}
     monkeypatch.setitem(sys.modules, "IPython.display", None)      # outside IPython: printed
     md = book.say("A PSNR of {psnr:.2f} dB on {scene}, {{not a field}}.", scene="`balloons`")
     assert md == "A PSNR of 34.08 dB on `balloons`, {not a field}."
@@ -77,7 +77,7 @@ def test_say_fills_a_sentence_with_glued_values(monkeypatch, capsys):
 
 
 def test_say_names_the_missing_value(monkeypatch):
-    monkeypatch.setattr(book, "GLUED", {"a": 1})
+    monkeypatch.setattr(book.display, "GLUED", {"a": 1})
     with pytest.raises(KeyError, match="no value named 'psnr'; run the cell that computes it"):
         book.say("{psnr:.2f}")
 

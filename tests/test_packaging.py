@@ -183,7 +183,8 @@ TYPED_MODULES = ["__init__", "cli", "commands", "runtime", "spectral", "pretrain
                  "train/config", "train/loop", "train/rundir", "evaluation/metrics", "evaluation/scoring",
                  "files/atomic", "files/ownership", "files/checkpoints", "files/images", "files/outputs",
                  "files/readers",
-                 "book/__init__", "book/figures", "book/folds", "book/heldout", "book/manifest", "book/runs",
+                 "book/__init__", "book/display", "book/figures", "book/folds", "book/heldout", "book/manifest",
+                 "book/runs",
                  "book/training", "book/zoo", "model/queries",
                  "data/cave", "data/cave_splits", "data/download", "data/ntire2018", "data/nus",
                  "data/patches", "data/roots", "data/scene", "data/spec", "data/synthetic", "book/quiz"]
