@@ -21,7 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def machine_paths() -> list[str]:
     """The absolute paths that must not appear in the built pages (longest first)."""
-    roots = {ROOT, ROOT.parent, Path.home()}
+    roots = {ROOT, Path.home()}
+    # the folder beside the checkout (a development copy of the data), unless the checkout sits
+    # directly in the temporary folder (a fresh clone in mktemp -d): then every /tmp path would match
+    if ROOT.parent.resolve() != Path(tempfile.gettempdir()).resolve():
+        roots.add(ROOT.parent)
     for var in ("INR_DATA", "INR_CAVE"):
         if os.environ.get(var):
             roots.add(Path(os.environ[var]).expanduser())
