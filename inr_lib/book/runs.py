@@ -15,14 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..data import list_cave_scenes
-from ..files.checkpoints import sha256_file
+from ..files.atomic import sha256_file as sha256  # the one SHA-256 of a file, under the book's name
 from . import shorten, shown  # defined before the package imports this module
-
-
-def sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file (e.g. a checkpoint, to know whether a result file is stale)."""
-    return sha256_file(path)
-
 
 # ----------------------------------------------------------------------------- commands
 
