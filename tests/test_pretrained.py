@@ -136,8 +136,10 @@ def test_shipped_card_validates_and_weights_match(name):
 
 
 def test_shipped_weights_fit_the_size_limit():
+    # 40 MB (was 30 MB): raised for the full ablation zoo, the continuous and coordinate heads and
+    # the MST++-style baseline; the package must stay a quick pip install from git
     total = sum(p.stat().st_size for p in (Path(pretrained.__file__).parent / "weights").glob("*.safetensors"))
-    assert total <= 30 * 2**20, f"shipped weights take {total / 2**20:.1f} MB, over 30 MB"
+    assert total <= 40 * 2**20, f"shipped weights take {total / 2**20:.1f} MB, over 40 MB"
 
 
 @pytest.mark.skipif(not SHIPPED, reason="no shipped models yet")
