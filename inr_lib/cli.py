@@ -15,7 +15,7 @@ Options every command shares:
   written by inr_lib (files the library wrote itself are replaced by a re-run without it).
   ``--force`` is its deprecated alias (one release; it prints a note). In ``baseline`` the old
   ``--force`` keeps its old meaning (replace the ``--json`` file only) while ``--overwrite``
-  also replaces the cnn run in ``--out``.
+  also replaces the cnn or mstpp run in ``--out``.
 * ``-q``/``--quiet``: no progress bars and no notes on stderr; the result line (stdout) and
   errors remain. ``--no-progress``: no progress bars only.
 """
@@ -268,23 +268,25 @@ def _add_baseline(sub, prog: str) -> None:
                  "ridge --data synthetic --json ridge.json",
                  "physics --data cave:DIR --json physics.json",
                  "cnn --data synthetic --config quick --out runs/cnn --json cnn.json")
-    p.add_argument("name", choices=("ridge", "physics", "cnn"),
-                   help="ridge regression, physics (Mallett & Yuksel 2019) or the cnn baseline")
+    p.add_argument("name", choices=("ridge", "physics", *commands.TRAINED_BASELINES),
+                   help="ridge regression, physics (Mallett & Yuksel 2019), the cnn baseline or "
+                        "mstpp (MST++, Cai et al. 2022)")
     p.add_argument("--degree", type=int, default=1, help="ridge: polynomial degree 1..3 (default 1)")
     p.add_argument("--rgb-encoding", choices=("auto", "linear", "srgb"), default="auto",
                    help="physics: the input's transfer curve (auto: srgb for real CAVE RGB, else linear)")
-    p.add_argument("--config", default="quick", help="cnn: training preset or YAML (default quick)")
+    p.add_argument("--config", default="quick",
+                   help="cnn, mstpp: training preset or YAML (default quick)")
     p.add_argument("--out", default=None, metavar="RUN_DIR",
-                   help="cnn: run folder (default: next to --json)")
+                   help="cnn, mstpp: run folder (default: next to --json)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the --json file if it exists and inr_lib did not write it, and "
-                        "(cnn) the run already in --out (its checkpoints and log)")
+                        "(cnn, mstpp) the run already in --out (its checkpoints and log)")
     p.add_argument("--force", action=_Deprecated, use="--overwrite (which also replaces the cnn "
-                   "run in --out)", help="deprecated: replace the --json file only")
+                   "or mstpp run in --out)", help="deprecated: replace the --json file only")
     p.add_argument("--resume", action="store_true",
-                   help="cnn: continue the run in --out from its last.pt (a finished run is only "
+                   help="cnn, mstpp: continue the run in --out from its last.pt (a finished run is only "
                         "evaluated); without one, start it")
-    _config_overrides(p, "cnn: ")
+    _config_overrides(p, "cnn, mstpp: ")
     _common(p)
     _eval_options(p)
 

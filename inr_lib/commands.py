@@ -32,7 +32,11 @@ from .runtime import pick_device
 from .train import TrainConfig, train
 from .train.rundir import blocking_file, claim, record_data
 
-__all__ = ["CLIError", "cmd_train", "cmd_evaluate", "cmd_reconstruct", "cmd_baseline", "cmd_models"]
+__all__ = ["CLIError", "cmd_train", "cmd_evaluate", "cmd_reconstruct", "cmd_baseline", "cmd_models",
+           "TRAINED_BASELINES"]
+
+#: the baselines that `baseline` trains with the training loop (registered architectures)
+TRAINED_BASELINES = ("cnn", "mstpp")
 
 
 class CLIError(Exception):
@@ -43,7 +47,7 @@ class CLIError(Exception):
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model.
 
-    Train INR-HSISR (or the cnn baseline) on random crops of the train split,
+    Train INR-HSISR (or the cnn or mstpp baseline) on random crops of the train split,
     validating on full images of the test split; writes last.pt, best.pt, log.jsonl and
     config.yaml to --out. Several GPUs: torchrun --nproc_per_node=N -m inr_lib train ...
     (the same options).
@@ -90,24 +94,24 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     """Fit/train and score a baseline.
 
     Fit ridge or physics (Mallett & Yuksel 2019) on the train split, or train the
-    cnn baseline with the training loop, then evaluate it on the test split with the same
-    protocol as `evaluate`.
+    cnn or mstpp (MST++, Cai et al. 2022) baseline with the training loop, then evaluate it on
+    the test split with the same protocol as `evaluate`.
     """
-    cnn = _cnn_out(args) if args.name == "cnn" else None
-    # --overwrite replaces the results file and the cnn run; the deprecated --force only the file
+    run = _run_out(args) if args.name in TRAINED_BASELINES else None
+    # --overwrite replaces the results file and the run; the deprecated --force only the file
     check_outputs({"--json": args.json}, overwrite=args.overwrite or args.force, flag="--overwrite",
-                  data=args.data, runs={"--out": cnn})
+                  data=args.data, runs={"--out": run})
     if args.resume and args.overwrite:
         raise CLIError("--resume and --overwrite contradict each other: --resume continues the run "
                        "in --out, --overwrite replaces it; give one of them")
-    if cnn is not None:   # refuse before any work
-        check_run_folder(cnn, args.resume, args.overwrite, data=args.data)
+    if run is not None:   # refuse before any work
+        check_run_folder(run, args.resume, args.overwrite, data=args.data)
     device = _device(args)
     part = _eval_part(args.split)
     d = load_data(args.data, args.split)
     rgb_source = args.rgb_source or "dataset"
-    if args.name == "cnn":
-        model, options, tc = _train_cnn(args, d, rgb_source, device)
+    if args.name in TRAINED_BASELINES:
+        model, options, tc = _train_network(args, d, rgb_source, device)
     else:
         options, tc = _baseline_options(args, d, rgb_source), {}
         model = _fit_baseline(args.name, options, d, rgb_source)
@@ -339,20 +343,23 @@ def _fit_baseline(name: str, options: dict, d: dict, rgb_source: str):
     return model
 
 
-def _train_cnn(args, d: dict, rgb_source: str, device):
-    """Train the cnn baseline with the training loop: ``(model, options, train config)``."""
-    cfg = _train_config(args, args.config, arch="cnn", model={}, rgb_source=rgb_source)
-    out = _cnn_out(args)
-    print(f"training the cnn baseline ({cfg.name} schedule, {cfg.epochs} epochs) in {out}",
+def _train_network(args, d: dict, rgb_source: str, device):
+    """Train the cnn or mstpp baseline with the training loop: ``(model, options, train config)``."""
+    cfg = _train_config(args, args.config, arch=args.name, model={}, rgb_source=rgb_source)
+    out = _run_out(args)
+    print(f"training the {args.name} baseline ({cfg.name} schedule, {cfg.epochs} epochs) in {out}",
           file=sys.stderr)
     res = train(cfg, d["train"], d["test"], out, resume=args.resume, device=device,
                 progress=not args.no_progress, overwrite=args.overwrite)
     return res.model, {"config": cfg.to_dict(), "run": str(out)}, cfg.to_dict()
 
 
-def _cnn_out(args) -> Path:
-    """The cnn baseline's run folder: ``--out``, else next to ``--json``."""
-    return Path(args.out) if args.out else Path(args.json).with_name(Path(args.json).stem + "_cnn_run")
+def _run_out(args) -> Path:
+    """A trained baseline's run folder: ``--out``, else next to ``--json`` (``X.json`` ->
+    ``X_cnn_run``, ``X_mstpp_run``)."""
+    if args.out:
+        return Path(args.out)
+    return Path(args.json).with_name(f"{Path(args.json).stem}_{args.name}_run")
 
 
 def _run_of(args: argparse.Namespace) -> Path | None:

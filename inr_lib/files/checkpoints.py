@@ -5,8 +5,9 @@ loads with ``torch.load(..., weights_only=True)`` (no arbitrary code runs on loa
 
 * ``format`` = ``"inr_lib.checkpoint"``, ``format_version`` (this module writes 1),
   ``inr_lib_version`` (the version that wrote it);
-* ``arch``: ``"inr"`` (:class:`~inr_lib.model.INRHSISR`) or ``"cnn"``
-  (:class:`~inr_lib.model.baselines.SmallResCNN`), ``model_config``: the model's
+* ``arch``: ``"inr"`` (:class:`~inr_lib.model.INRHSISR`), ``"cnn"``
+  (:class:`~inr_lib.model.baselines.SmallResCNN`) or ``"mstpp"``
+  (:class:`~inr_lib.model.mstpp.MSTPlusPlus`), ``model_config``: the model's
   ``config.to_dict()``, ``model``: its ``state_dict()``;
 * ``optimizer``, ``scheduler``, ``scaler``: their ``state_dict()`` (or None);
 * ``epoch``: epochs completed; ``rng``: the torch (CPU, CUDA), numpy and python RNG states

@@ -11,7 +11,9 @@ so the same evaluation code runs all of them, and ``state_dict()`` saves them.
 * :class:`SmallResCNN` ("cnn"): a small HSCNN-R-like residual CNN, trained by the
   project's training loop like the main model.
 
-``build_baseline(name, **kw)`` builds one by name from :data:`BASELINES`.
+``build_baseline(name, **kw)`` builds one by name from :data:`BASELINES`. The transformer
+baseline MST++ ("mstpp", :mod:`inr_lib.model.mstpp`) is trained like the CNN; training and
+checkpoints build both through :mod:`inr_lib.model.registry`.
 """
 from __future__ import annotations
 

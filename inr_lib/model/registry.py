@@ -1,4 +1,4 @@
-"""The architectures that train and checkpoint know, by name: ``"inr"`` and ``"cnn"``.
+"""The architectures that train and checkpoint know, by name: ``"inr"``, ``"cnn"`` and ``"mstpp"``.
 
 One place maps an architecture name to its model class, its configuration class and a
 builder, so that training (:func:`inr_lib.train.train`) and checkpoints
@@ -7,6 +7,7 @@ builder, so that training (:func:`inr_lib.train.train`) and checkpoints
     from inr_lib.model import registry as archs
     model = archs.build("inr", "small", seed=0, encoding="tile")   # an INRHSISR
     cnn = archs.build("cnn", {"channels": 32}, seed=1)              # a SmallResCNN
+    mst = archs.build("mstpp")                                      # an MSTPlusPlus (the paper's)
     archs.arch_of(model)                                            # "inr"
 
 A new architecture is one :func:`register` call: the model class must take its
@@ -23,6 +24,7 @@ from torch import nn
 
 from . import INRHSISR, ModelConfig, build_model
 from .baselines import SmallResCNN, SmallResCNNConfig
+from .mstpp import MSTPlusPlus, MSTPlusPlusConfig
 
 __all__ = ["Arch", "ARCHS", "register", "build", "arch_of", "unwrap"]
 
@@ -59,16 +61,29 @@ def _build_inr(config, seed: int | None, **options) -> nn.Module:
 
 @register("cnn", SmallResCNN, SmallResCNNConfig)
 def _build_cnn(config, seed: int | None, **options) -> nn.Module:
-    if isinstance(config, Mapping):
-        known = {f.name for f in dataclasses.fields(SmallResCNNConfig)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(f"unknown cnn config keys {unknown}; known keys: {sorted(known)}")
-        config = SmallResCNNConfig(**config)
-    elif config is not None and not isinstance(config, SmallResCNNConfig):
-        raise TypeError(f"cnn: expected a dict or SmallResCNNConfig, got {type(config).__name__}")
+    config = _dataclass_config("cnn", SmallResCNNConfig, config)
     seeded = {"seed": seed} if seed is not None else {}
     return SmallResCNN(config, **{**seeded, **options})
+
+
+@register("mstpp", MSTPlusPlus, MSTPlusPlusConfig)
+def _build_mstpp(config, seed: int | None, **options) -> nn.Module:
+    config = _dataclass_config("mstpp", MSTPlusPlusConfig, config)
+    seeded = {"seed": seed} if seed is not None else {}
+    return MSTPlusPlus(config, **{**seeded, **options})
+
+
+def _dataclass_config(arch: str, config_class: type, config: Any) -> Any:
+    """``config`` as a ``config_class`` instance (or None): a dict is checked key by key."""
+    if isinstance(config, Mapping):
+        known = {f.name for f in dataclasses.fields(config_class)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"unknown {arch} config keys {unknown}; known keys: {sorted(known)}")
+        return config_class(**config)
+    if config is not None and not isinstance(config, config_class):
+        raise TypeError(f"{arch}: expected a dict or {config_class.__name__}, got {type(config).__name__}")
+    return config
 
 
 def build(arch: str, config: Any = None, *, seed: int | None = None, **options: Any) -> nn.Module:

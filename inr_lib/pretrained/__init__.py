@@ -36,7 +36,7 @@ from torch import nn
 
 from ..files.atomic import sha256_file
 from ..files.images import read_image
-from ..model.registry import build
+from ..model.registry import ARCHS, build
 from ..model.tiling import predict_image
 
 __all__ = ["available", "card", "load", "validate_card", "label", "summary", "first_available",
@@ -171,8 +171,8 @@ def validate_card(data: dict) -> list[str]:
         return problems
     for section, keys in (("data", _DATA_KEYS), ("training", _TRAINING_KEYS), ("weights", _WEIGHTS_KEYS)):
         problems += [f"{section}.{k} missing" for k in keys if k not in data[section]]
-    if data["arch"] not in ("inr", "cnn"):
-        problems.append(f"arch must be 'inr' or 'cnn', got {data['arch']!r}")
+    if data["arch"] not in ARCHS:
+        problems.append(f"arch must be one of {tuple(ARCHS)}, got {data['arch']!r}")
     if data["recommended_mode"] not in data["evaluation"]:
         problems.append(f"recommended_mode {data['recommended_mode']!r} has no evaluation")
     for mode, res in data["evaluation"].items():

@@ -53,12 +53,15 @@ class TrainConfig:
 
     Attributes:
         name: a label for the run.
-        arch: ``"inr"`` (the INR-HSISR model) or ``"cnn"`` (the SmallResCNN baseline).
+        arch: ``"inr"`` (the INR-HSISR model), ``"cnn"`` (the SmallResCNN baseline) or
+            ``"mstpp"`` (the MST++ transformer baseline, :mod:`inr_lib.model.mstpp`).
         model_preset: preset of :func:`inr_lib.build_model` (``arch="inr"`` only).
         model: options passed on to the model: for ``"inr"`` any
             :class:`~inr_lib.model.ModelConfig` field (``encoding``, ``norm``,
             ``linear_prior``, ``tile``, ``hyper``, ...); for ``"cnn"`` the
-            :class:`~inr_lib.model.baselines.SmallResCNNConfig` fields (``channels``, ``num_blocks``).
+            :class:`~inr_lib.model.baselines.SmallResCNNConfig` fields (``channels``, ``num_blocks``);
+            for ``"mstpp"`` the :class:`~inr_lib.model.mstpp.MSTPlusPlusConfig` fields
+            (``stages``, ``blocks``, ...; empty: the paper's configuration).
         epochs: epochs to train (1000).
         batch_size: crops per optimiser step, over all processes (56).
         crop_size: side of the square training crops (64).
