@@ -6,6 +6,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -227,3 +228,111 @@ def test_simulated_colab_run_of_chapters_0_and_7(tmp_path):
     assert re.search(r"real CAVE, split '(dev8|dev18)': \d+ training scenes, 2 test scenes", out7)
     runs = sorted(p.name for p in (home / "runs").iterdir())
     assert runs and all(name.endswith("-quick") for name in runs), runs   # no colab/paper run
+
+
+# ----------------------------------------------------------------------------- chapters 10 and 11: the ticks
+
+#: chapter -> (its form cell, the cell defining its runs, the variable holding its variants)
+FORMS = {"10": ("c10-train-form", "c004", "VARIANTS"), "11": ("c11-train-form", "3a9597b8", "RUNS_SPEC")}
+FIELD = re.compile(r'^(TRAIN_\w+) = (True|False)  # @param \{type:"boolean"\}$', re.MULTILINE)
+
+
+def _chapter(chapter: str) -> nbformat.NotebookNode:
+    return nbformat.read(next(p for p in NOTEBOOKS if p.name.startswith(chapter + "_")), as_version=4)
+
+
+def _cell(nb, cell_id: str) -> str:
+    return next(c.source for c in nb.cells if c.get("id") == cell_id)
+
+
+def _selection_cells(chapter: str, profile: str, auto: bool, form: str | None = None) -> dict:
+    """Run the chapter's cell that defines its runs, then its form cell (``form``: another source),
+    with ``profile`` forced and the data replaced by stand-ins: nothing is loaded or trained."""
+    import numpy as np
+
+    from inr_lib import data, spectral
+    from inr_lib.book import zoo
+    from inr_lib.train import TrainConfig
+
+    dev18 = {**data.cave_split("dev18"), "split": "dev18"}
+    scenes = lambda path, names, strict=True: [SimpleNamespace(name=n, shape=(512, 512)) for n in names]  # noqa: E731
+    fake_data = SimpleNamespace(split_available=lambda *a, **k: dev18, list_cave_scenes=lambda p: [],
+                                load_cave=scenes)
+    bk = SimpleNamespace(chapter=chapter, profile=profile, auto=auto, root=REPO, split=lambda: dev18)
+    ns = {"profile": profile, "bk": bk, "book": book, "data": fake_data, "TrainConfig": TrainConfig,
+          "data_root": SimpleNamespace(path="cave"), "SOURCE": "real CAVE", "shown": str,
+          "RUNS": Path("runs"), "ABL": zoo.ablation_table(), "parts": dev18,
+          "EVEN": np.asarray(spectral.WAVELENGTHS[0::2]), "train_scenes": [None] * len(dev18["train"])}
+    nb = _chapter(chapter)
+    cell_id, runs_id, _ = FORMS[chapter]
+    exec(_cell(nb, runs_id), ns)
+    exec(form or _cell(nb, cell_id), ns)
+    return ns
+
+
+@pytest.mark.parametrize("chapter", sorted(FORMS))
+def test_chapters_10_and_11_have_a_tick_per_variant(chapter):
+    nb = _chapter(chapter)
+    cell_id, _, variants = FORMS[chapter]
+    fields = dict(FIELD.findall(_cell(nb, cell_id)))
+    ns = _selection_cells(chapter, "quick", auto=False)
+    from inr_lib.book import selection
+    assert sorted(fields) == sorted(selection.field(v) for v in ns[variants]), "one form field per variant"
+    if chapter == "10":
+        assert set(fields.values()) == {"False"}, "chapter 10: nothing ticked by default (an hour a run)"
+
+
+@pytest.mark.parametrize("chapter", sorted(FORMS))
+def test_the_quick_profile_trains_every_run_whatever_the_ticks(chapter):
+    nb = _chapter(chapter)
+    all_ticked = FIELD.sub(r"\1 = True  # @param {type:\"boolean\"}", _cell(nb, FORMS[chapter][0]))
+    for form in (None, all_ticked):
+        ns = _selection_cells(chapter, "quick", auto=False, form=form)
+        assert ns["PLAN"].present == ns["RUN_LIST"] and all(ns["PLAN"].trains(r) for r in ns["RUN_LIST"])
+
+
+@pytest.mark.parametrize("chapter", sorted(FORMS))
+def test_default_ticks_train_at_most_half_an_hour_in_the_full_profile(chapter, monkeypatch):
+    from inr_lib.book.selection import NO_COUNTERPART, NOT_SHIPPED, SHIPPED, TRAINED
+
+    full = book.chapter_times()["chapters"][chapter]["full"]
+    for auto in (True, False):
+        plan = _selection_cells(chapter, "full", auto=auto)["PLAN"]
+        assert plan.minutes <= book.AUTO_LIMIT_MINUTES
+        assert round(plan.minutes) == full["train_minutes"], "chapter_times.json: the default ticks"
+        assert not plan.notes, "the default ticks are all followed"
+        for run, choice in plan.choices.items():
+            assert choice.source in (TRAINED, SHIPPED, NOT_SHIPPED, NO_COUNTERPART), run
+            assert (choice.source == SHIPPED) == (plan.shipped(run) is not None)
+    monkeypatch.delenv("INR_PROFILE", raising=False)
+    assert book._pick_profile("auto", has_real=True, colab=True, cuda=True, chapter=chapter) == "full"
+
+
+def test_chapter_10_full_profile_takes_every_variant_it_can_from_the_zoo():
+    from inr_lib import pretrained
+
+    plan = _selection_cells("10", "full", auto=True)["PLAN"]
+    assert plan.minutes == 0
+    assert plan.shipped(("reference", 0)) == "abl-reference" and plan.shipped(("reference", 1)) == "abl-reference-s1"
+    for (variant, seed), choice in plan.choices.items():
+        name = f"abl-{variant}" + (f"-s{seed}" if seed else "")
+        assert choice.model in (name, None)
+        if name in pretrained.available():
+            assert plan.shipped((variant, seed)) == name
+
+
+def test_a_tick_trains_the_variant_only_when_asked_for_the_full_profile():
+    form = _cell(_chapter("10"), "c10-train-form").replace("TRAIN_SHARED_MLP = False", "TRAIN_SHARED_MLP = True")
+    asked = _selection_cells("10", "full", auto=False, form=form)["PLAN"]
+    run_minutes = book.chapter_times()["chapters"]["10"]["full"]["run_minutes"]
+    assert asked.trains(("shared-mlp", 0)) and asked.minutes == run_minutes
+    auto = _selection_cells("10", "full", auto=True, form=form)["PLAN"]      # an hour > auto's limit
+    assert not auto.trains(("shared-mlp", 0)) and auto.shipped(("shared-mlp", 0)) == "abl-shared-mlp"
+    assert auto.notes and 'PROFILE = "full"' in auto.notes[0]
+
+
+def test_the_setup_states_the_full_profile_time_of_the_default_ticks():
+    for chapter in FORMS:
+        line = book._times_line(chapter)
+        assert "quick profile" in line and "with the default ticks" in line and "each run ticked" in line
+    assert "ticks" not in book._times_line("07")

@@ -13,6 +13,9 @@ in order.
 The full profile has not been measured on a GPU: :data:`FULL` holds labelled estimates, each
 with its basis (a measured step time and the chapter's step count), and is written with them.
 ``auto`` never starts a chapter whose ``train_minutes`` exceed 30 (``book.AUTO_LIMIT_MINUTES``).
+Chapters 10 and 11 train in the full profile only the variants ticked in their form: their
+``train_minutes`` are those of the default ticks, and ``run_minutes`` (:data:`RUN_MINUTES`), the
+estimate of one run, lets the chapter add up what the reader ticks.
 """
 from __future__ import annotations
 
@@ -44,9 +47,16 @@ _PAPER_MEM = "up to a T4's 15 GiB (the colab preset is sized for it; AMP fp16)"
 #: GPU memory of the full profile per chapter: none is measured on a GPU, so each says why
 MEMORY = {"00": "under 2 GiB (inference with a small model)", "02": "under 1 GiB (small MLPs)",
           "04": _SMALL_MEM, "05": _SMALL_MEM, "07": _PAPER_MEM, "08": _PAPER_MEM,
-          "09": _PAPER_MEM, "10": _PAPER_MEM, "11": _SMALL_MEM}
+          "09": _PAPER_MEM, "11": _SMALL_MEM,
+          "10": ("under 2 GiB with the default ticks (shipped small models scored); "
+                 f"a ticked variant: {_PAPER_MEM}")}
 
-#: full profile per chapter (Colab, T4): minutes in all, minutes of training, and why
+#: estimated minutes of one full-profile training run, for the chapters that train only the
+#: variants the reader ticks (:func:`inr_lib.book.selection.choose` adds them up)
+RUN_MINUTES = {"10": 60, "11": 5.33}
+
+#: full profile per chapter (Colab, T4): minutes in all, minutes of training with the chapter's
+#: default choices (chapters 10 and 11: the default ticks of their form), and why
 FULL = {
     "00": (None, 0, _NO_TRAINING),
     "01": (None, 0, _NO_TRAINING),
@@ -61,9 +71,15 @@ FULL = {
                     "on the colab schedule (about 10 min, assumed)")),
     "09": (150, 140, ("the colab recipe on NUS and NTIRE 2018 where you have them (about 70 "
                       f"min each; nothing trains without them), {_PAPER_STEP}")),
-    "10": (620, 600, ("ten variants on the colab schedule, about an hour each "
-                      f"({_PAPER_STEP}); the shipped zoo holds trained ones")),
-    "11": (40, 32, f"six runs of 12,800 steps (the shipped small models' budget), {_SMALL_STEP}"),
+    "10": (10, 0, ("the default ticks train nothing: every variant with a shipped counterpart "
+                   "(abl-*) is loaded from the zoo and scored on the dev18 test scenes (about ten "
+                   "evaluations of a 0.7 M-parameter model, and the CAVE download on first use; "
+                   "assumed); each ticked variant trains one run per seed on the colab schedule, "
+                   f"about an hour a run ({_PAPER_STEP})")),
+    "11": (30, 21, ("the default ticks (cont-even and bands-even, two seeds each): four runs of "
+                    "12,800 steps (the shipped small models' budget), about 5.3 min a run "
+                    f"({_SMALL_STEP}); bands-all is the shipped small; ticking bands-all or "
+                    "cont-all adds a run each")),
     "12": (None, 0, _NO_TRAINING),
 }
 
@@ -104,6 +120,8 @@ def _write(record: dict) -> None:
                          "train_minutes": train_minutes, "basis": basis,
                          "label": "an estimate, not measured on a GPU",
                          "gpu_memory": MEMORY.get(key, "none needed (no GPU work)")}
+        if key in RUN_MINUTES:
+            entry["full"]["run_minutes"] = RUN_MINUTES[key]
     OUT.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     _write_page(record)
 
@@ -123,8 +141,12 @@ def _write_page(record: dict) -> None:
         rows.append(f"| {key} | {_fmt(quick.get('seconds'))} | {_fmt(full['minutes'] * 60)} | "
                     f"{_fmt(full['train_minutes'] * 60) if full['train_minutes'] else 'none'} | "
                     f"{full['gpu_memory']} | {auto} |")
+    ticks = "; ".join(f"chapter {int(k)}: about {_fmt(e['full']['run_minutes'] * 60)} a run"
+                      for k, e in sorted(record["chapters"].items()) if e["full"].get("run_minutes"))
     note = (f"\n\nQuick: {record.get('quick_protocol', 'not measured yet')}. Full: estimates, not "
-            f"measured on a GPU; the basis of each is in `inr_lib/book/chapter_times.json`.\n")
+            f"measured on a GPU; the basis of each is in `inr_lib/book/chapter_times.json`."
+            + (f" Chapters with a form of variants to train count the default ticks; each "
+               f"further ticked run adds its time ({ticks})." if ticks else "") + "\n")
     PAGE.write_text(text[:start] + "\n" + "\n".join(rows) + note + text[end:])
 
 

@@ -165,6 +165,9 @@ class Book:
         root: the repository root (or the working folder outside the repository).
         runs: the folder that holds the book's training runs (on Google Drive in Colab).
         colab: running in Google Colab.
+        auto: the profile was picked automatically (``PROFILE = "auto"``, no ``$INR_PROFILE``):
+            chapters then start no more than :data:`AUTO_LIMIT_MINUTES` of training
+            (:func:`inr_lib.book.selection.choose`).
         t0: ``time.perf_counter()`` when the chapter started.
     """
 
@@ -176,6 +179,7 @@ class Book:
     root: Path
     runs: Path
     colab: bool = False
+    auto: bool = False
     t0: float = field(default_factory=time.perf_counter)
 
     @property
@@ -318,7 +322,9 @@ def _times_line(chapter: str) -> str | None:
     if quick:
         parts.append(f"quick profile {_duration(quick['seconds'])} (measured on a shared 2-core CPU)")
     if full:
-        parts.append(f"full profile {_duration(full['minutes'] * 60)} ({full['label']})")
+        ticks = (f", with the default ticks of the chapter's form; each run ticked beyond them adds "
+                 f"about {_duration(full['run_minutes'] * 60)}" if full.get("run_minutes") else "")
+        parts.append(f"full profile {_duration(full['minutes'] * 60)} ({full['label']}{ticks})")
     return "time: " + "; ".join(parts)
 
 
@@ -386,8 +392,9 @@ def setup(chapter: str, profile: str | None = "auto", *, gpu: bool = False, driv
     _ROOTS["cave"] = Path(os.path.abspath(root.path))
     runs = home / "runs" if home is not None else repo / "runs" / "book"
     source = "real CAVE" if root.kind == "cave" else "synthetic CAVE-layout data"
+    auto = profile in (None, "", "auto") and not os.environ.get("INR_PROFILE")
     bk = Book(chapter=str(chapter), profile=prof, device=device, data=root, source=source,
-              root=repo, runs=runs, colab=colab)
+              root=repo, runs=runs, colab=colab, auto=auto)
     manifest.record(bk)   # publish builds: which data this chapter used (INR_BOOK_MANIFEST)
     if shorten_output or (shorten_output is None and "ipykernel" in sys.modules):
         short_paths()

@@ -153,14 +153,18 @@ TABLE_HEADER = ("method", "RMSE at the held-out bands", "per seed", "PSNR held-o
                 "RMSE at the kept bands")
 
 
-def table_rows(summaries: dict[str, Summary], labels: dict[str, str]) -> list[tuple[str, ...]]:
+def table_rows(summaries: dict[str, Summary], labels: dict[str, str],
+               sources: dict[str, str] | None = None) -> list[tuple[str, ...]]:
     """Rows for :data:`TABLE_HEADER`, one per key of ``labels`` (in its order) found in
-    ``summaries``; RMSE with 5 decimals, the per-seed cell empty for one seed."""
+    ``summaries``; RMSE with 5 decimals, the per-seed cell empty for one seed. With
+    ``sources`` (``{key: where the model comes from}``), a last cell says where each row's model
+    comes from (header: ``TABLE_HEADER + ("from",)``)."""
     rows: list[tuple[str, ...]] = []
     for key, label in labels.items():
         if key not in summaries:
             continue
         s = summaries[key]
         seeds = " / ".join(f"{v:.5f}" for v in s.per_seed) if len(s.per_seed) > 1 else ""
-        rows.append((label, f"{s.held:.5f}", seeds, f"{s.held_psnr:.2f}", f"{s.kept:.5f}"))
+        row = (label, f"{s.held:.5f}", seeds, f"{s.held_psnr:.2f}", f"{s.kept:.5f}")
+        rows.append(row + ((sources.get(key, ""),) if sources is not None else ()))
     return rows

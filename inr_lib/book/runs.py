@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from .. import pretrained
 from ..data import list_cave_scenes
 from ..files.atomic import sha256_file as sha256  # the one SHA-256 of a file, under the book's name
 from . import shorten, shown  # defined before the package imports this module
@@ -58,16 +59,20 @@ def _fresh(out: Path, line: str, after: Path | None) -> bool:
     return after is None or out.stat().st_mtime > Path(after).stat().st_mtime
 
 
-def evaluate_checkpoint(ckpt: Path, out: Path, evaluate_args: list, *, cwd: Path | None = None,
+def evaluate_checkpoint(ckpt: Path | str, out: Path, evaluate_args: list, *, cwd: Path | None = None,
                         env: dict | None = None) -> bool:
     """``python -m inr_lib evaluate --checkpoint CKPT ARGS --json OUT``, unless ``out`` already
-    holds the results of this very checkpoint (same SHA-256). Returns True when it ran."""
-    out = Path(out)
+    holds the results of this very checkpoint (same SHA-256). Returns True when it ran.
+    ``ckpt`` ``"pretrained:NAME"`` scores a shipped model (``--pretrained NAME``; the SHA-256 of
+    its weights, from its card)."""
+    out, name = Path(out), str(ckpt).removeprefix("pretrained:")
+    shipped = str(ckpt).startswith("pretrained:")
     if out.is_file():
         done = json.loads(out.read_text()).get("protocol", {}).get("checkpoint_sha256")
-        if done == sha256(ckpt):
+        if done == (pretrained.card(name)["weights"]["sha256"] if shipped else sha256(ckpt)):
             return False
-    cmd = [sys.executable, "-m", "inr_lib", "evaluate", "--checkpoint", str(ckpt),
+    source = ["--pretrained", name] if shipped else ["--checkpoint", str(ckpt)]
+    cmd = [sys.executable, "-m", "inr_lib", "evaluate", *source,
            *map(str, evaluate_args), "--json", str(out), "--no-progress"]
     res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if res.returncode != 0:
@@ -80,8 +85,9 @@ def evaluate_checkpoint(ckpt: Path, out: Path, evaluate_args: list, *, cwd: Path
 class Evaluations:
     """Background evaluations of checkpoints (:func:`evaluate_checkpoint`), ``parallel`` at a time.
 
-    ``submit(ckpt, out, *extra_args)`` starts one (or reuses its result file); ``wait()``
-    waits for all and returns ``(ran, reused)``; a failed evaluation raises there.
+    ``submit(ckpt, out, *extra_args)`` (``ckpt`` a file or ``"pretrained:NAME"``) starts one
+    (or reuses its result file); ``wait()`` waits for all and returns ``(ran, reused)``; a
+    failed evaluation raises there.
     """
 
     def __init__(self, evaluate_args: list, parallel: int = 1, cwd: Path | None = None,
@@ -90,7 +96,7 @@ class Evaluations:
         self.pool = ThreadPoolExecutor(max_workers=parallel)
         self.jobs: list[Future] = []
 
-    def submit(self, ckpt: Path, out: Path, *extra: str) -> None:
+    def submit(self, ckpt: Path | str, out: Path, *extra: str) -> None:
         self.jobs.append(self.pool.submit(evaluate_checkpoint, ckpt, out, [*self.args, *extra],
                                           cwd=self.cwd, env=self.env))
 
