@@ -37,6 +37,9 @@ sparsely). The hypernetwork predicts fewer numbers per tile (P = 14,093 instead 
 its 1x1 head saves ``2 * 1024 * 18 * 65 / 16`` = 149,760 FLOPs per pixel, and the model has
 1,199,250 fewer parameters (62,346,189; ``small``: 602,413 instead of 679,039).
 
+``"coordinate"`` is the other way to be continuous in wavelength (NeSR, Xu et al. 2022): no
+basis, the wavelength is an input of the MLP (:mod:`inr_lib.model.coordinate`).
+
 Training on a subset of bands: :func:`band_indices` checks a list of wavelengths against the 31
 band centres and :func:`target_bands` selects them from prediction and target before the loss.
 """
@@ -69,18 +72,23 @@ _MAX_TERMS = 31
 
 
 def parse_spectral(name: str) -> tuple[str, int] | None:
-    """``"bands"`` -> None; ``"continuous"`` / ``"bsplineK"`` / ``"cosineK"`` -> ``(family, K)``.
+    """``"bands"`` -> None; ``"continuous"`` / ``"bsplineK"`` / ``"cosineK"`` -> ``(family, K)``;
+    ``"coordinate"`` -> ``("coordinate", 1)`` (the wavelength is an input of the MLP, which
+    outputs one value: :mod:`inr_lib.model.coordinate`). ``K`` is the MLP's output width.
 
     Raises:
         ValueError: any other name, or ``K`` outside 4..31 (B-splines) / 1..31 (cosines).
     """
     if name == "bands":
         return None
+    if name == "coordinate":
+        return "coordinate", 1
     key = DEFAULT_CONTINUOUS if name == "continuous" else str(name)
     m = re.fullmatch(r"(bspline|cosine)(\d+)", key)
     if m is None:
         raise ValueError(f"unknown spectral {name!r}: expected 'bands', 'continuous' "
-                         f"(= {DEFAULT_CONTINUOUS!r}), 'bsplineK' or 'cosineK' (e.g. 'bspline12')")
+                         f"(= {DEFAULT_CONTINUOUS!r}), 'bsplineK', 'cosineK' (e.g. 'bspline12') "
+                         f"or 'coordinate' (the wavelength as an MLP input)")
     family, k = m.group(1), int(m.group(2))
     if not _MIN_TERMS[family] <= k <= _MAX_TERMS:
         raise ValueError(f"spectral {name!r}: {family} needs {_MIN_TERMS[family]} to "
@@ -162,6 +170,9 @@ def basis_matrix(spectral: str, wavelengths: ArrayLike | torch.Tensor) -> np.nda
     if parsed is None:
         raise ValueError("spectral='bands' has no basis: its outputs are the 31 band values")
     family, k = parsed
+    if family == "coordinate":
+        raise ValueError("spectral='coordinate' has no basis: its MLP takes the wavelength as "
+                         "an input (inr_lib.model.coordinate)")
     return bspline_basis(wavelengths, k) if family == "bspline" else cosine_basis(wavelengths, k)
 
 

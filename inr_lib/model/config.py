@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from ..spectral import WAVELENGTHS
 from .basis import check_spectral, parse_spectral
+from .coordinate import WAVELENGTH_CHANNELS
 from .encoding import check_encoding, encoding_channels
 from .hypernet import NORMS
 from .pixelwise import PIXELWISE, mlp_param_count
@@ -41,7 +42,10 @@ class ModelConfig:
             outputs K basis coefficients (see :mod:`inr_lib.model.basis`). Written by
             :meth:`to_dict` only when not ``"bands"``, so configs of band models are unchanged
             (older inr_lib versions read them, runs resume across versions) and configs
-            without the key load as ``"bands"``.
+            without the key load as ``"bands"``. ``"coordinate"`` (NeSR's approach, see
+            :mod:`inr_lib.model.coordinate`): the wavelength is an input of the MLP (E = 7 more
+            input channels) and the MLP outputs one value; not combinable with
+            ``linear_prior``.
     """
 
     in_channels: int = 3
@@ -77,18 +81,27 @@ class ModelConfig:
             raise ValueError(f"spectral={self.spectral!r} evaluates its function at the "
                              f"{len(WAVELENGTHS)} band centres; out_channels must be "
                              f"{len(WAVELENGTHS)}, got {self.out_channels}")
+        if self.spectral == "coordinate" and self.linear_prior:
+            raise ValueError("linear_prior=True cannot be combined with spectral='coordinate': "
+                             "the prior maps the RGB linearly to the MLP's outputs (bands or basis "
+                             "coefficients), and this MLP has one output whose meaning changes "
+                             "with the wavelength it is given; use linear_prior=False, or "
+                             "spectral='continuous' with the prior")
 
     @property
     def mlp_out(self) -> int:
-        """Outputs of the per-pixel MLP: 31 band values, or K basis coefficients."""
+        """Outputs of the per-pixel MLP: 31 band values, K basis coefficients, or 1 (the value
+        at the wavelength given as input, ``spectral="coordinate"``)."""
         parsed = parse_spectral(self.spectral)
         return self.out_channels if parsed is None else parsed[1]
 
     @property
     def mlp_widths(self) -> tuple:
         """``(C_in, hidden..., C_out)``, e.g. (11, 64, 64, 64, 64, 31) (``C_out = K`` for a
-        continuous ``spectral``)."""
+        basis ``spectral``; ``(11 + E, ..., 1)`` for ``"coordinate"``, E = 7)."""
         c_in = self.in_channels + encoding_channels(self.encoding, self.periods)
+        if self.spectral == "coordinate":
+            c_in += WAVELENGTH_CHANNELS
         return (c_in, *self.mlp_hidden, self.mlp_out)
 
     @property

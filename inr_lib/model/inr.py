@@ -22,6 +22,13 @@ layer outputs the ``K`` coefficients of a smooth basis over 400..700 nm
 (:mod:`inr_lib.model.basis`; cubic B-splines with 13 functions, chosen by
 ``benchmarks/spectral_basis.py``) and :meth:`INRHSISR.spectra` evaluates the spectrum at any
 wavelengths; ``model(rgb)`` is that function at the 31 band centres.
+
+With ``spectral="coordinate"`` (NeSR's approach; :mod:`inr_lib.model.coordinate`) the
+wavelength is an input coordinate instead: step 3 adds an encoding of the wavelength ``l``
+(E = 7 channels), so the MLP input is ``(3 + 8 + 7)`` channels, and step 4 runs each pixel's MLP
+once per wavelength, each run giving one value. ``model(rgb)`` evaluates it at the 31 band
+centres, :meth:`INRHSISR.spectra` at any wavelengths (the first layer's RGB-and-position part
+is computed once per pixel and shared by all wavelengths).
 """
 from __future__ import annotations
 
@@ -38,6 +45,11 @@ from torch import nn
 from ..spectral import WAVELENGTHS
 from .basis import basis_matrix
 from .config import PRESETS, ModelConfig
+from .coordinate import (
+    COORDINATE_PIXELWISE,
+    WAVELENGTH_CHANNELS,
+    apply_coordinate_tiles,
+)
 from .encoding import encoding_grid
 from .hypernet import HyperNetwork
 from .pixelwise import (
@@ -103,20 +115,22 @@ class INRHSISR(ContinuousQueries, nn.Module):
         p = next(self.parameters(), None)
         return rgb.to(p.dtype) if p is not None and rgb.dtype != p.dtype else rgb
 
-    def _fast_tail(self, x: torch.Tensor, inp: torch.Tensor) -> torch.Tensor:
+    def _fast_tail(self, x: torch.Tensor, inp: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
         """Hypernetwork head + per-tile MLPs without materialising ``(B, P, h, w)``.
 
         The 1x1 head is applied as a linear map on channels-last features, which yields the
-        tile-major ``(B*h*w, P)`` matrix that :func:`apply_mlp_tiles` wants directly (the
-        reshuffle then moves ``deep_width`` channels instead of ``P``). Same function as
-        the readable path.
+        tile-major ``(B*h*w, P)`` matrix that :func:`apply_mlp_tiles` (with ``codes``:
+        :func:`apply_coordinate_tiles`) wants directly (the reshuffle then moves ``deep_width``
+        channels instead of ``P``). Same function as the readable path.
         """
         cfg, head = self.config, self.hypernet.head
         feats = self.hypernet.features(x)                        # (B, C_deep, h, w)
         B, Cd, h, w = feats.shape
         tiles = feats.permute(0, 2, 3, 1).reshape(B * h * w, Cd)
         pt = F.linear(tiles, head.weight.view(head.out_channels, Cd), head.bias)  # (B*h*w, P)
-        y = apply_mlp_tiles(pt, to_tiles(inp, cfg.tile), cfg.mlp_widths, cfg.negative_slope)
+        xt = to_tiles(inp, cfg.tile)
+        y = (apply_mlp_tiles(pt, xt, cfg.mlp_widths, cfg.negative_slope) if codes is None
+             else apply_coordinate_tiles(pt, xt, codes, cfg.mlp_widths, cfg.negative_slope))
         return from_tiles(y, B, h, w, cfg.tile)
 
     def _add_prior(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -131,9 +145,12 @@ class INRHSISR(ContinuousQueries, nn.Module):
 
         ``"bands"``: the outputs are the bands (None returns ``raw`` itself; other wavelengths
         must be band centres). Continuous: ``sum_k c_k B_k(l)``, the basis computed in
-        float64 and cast to ``raw``'s dtype.
+        float64 and cast to ``raw``'s dtype. ``"coordinate"``: ``raw`` as it is (:meth:`_raw`
+        evaluated the MLP at ``wavelengths``).
         """
         spectral = self.config.spectral
+        if spectral == "coordinate":
+            return raw
         if spectral == "bands":
             return raw if wavelengths is None else raw[:, _band_centre_indices(wavelengths)]
         basis = (_centre_basis(spectral) if wavelengths is None
@@ -150,8 +167,8 @@ class INRHSISR(ContinuousQueries, nn.Module):
         """
         return (self._evaluate(self._raw(rgb)) + 1) / 2
 
-    def _raw(self, rgb: torch.Tensor) -> torch.Tensor:
-        """The MLP outputs (plus the prior) in [-1, 1] units, ``(B, C_out, H, W)``."""
+    def _raw(self, rgb: torch.Tensor, wavelengths: np.ndarray | None = None) -> torch.Tensor:
+        """MLP outputs (plus prior) in [-1, 1] units, ``(B, C_out, H, W)``; coordinate: at ``wavelengths``."""
         self._check_input(rgb)
         rgb = self._as_model_dtype(rgb)
         cfg = self.config
@@ -161,12 +178,14 @@ class INRHSISR(ContinuousQueries, nn.Module):
         enc = encoding_grid(cfg.encoding, Hp, Wp, ref_size=(H, W), periods=cfg.periods,
                             device=x.device, dtype=x.dtype)      # (8, Hp, Wp)
         inp = torch.cat([x, enc.expand(B, -1, -1, -1)], dim=1)  # (B, 11, Hp, Wp)
+        codes = self._codes(wavelengths, x)                      # (N, E) or None
         if cfg.pixelwise == "fast" and self.hypernet is not None:
-            out = self._fast_tail(x, inp)
+            out = self._fast_tail(x, inp, codes)
         else:
             params = self.mlp_params_for(x)                      # (B, P, Hp/t, Wp/t)
-            apply = PIXELWISE[cfg.pixelwise]
-            out = apply(params, inp, cfg.mlp_widths, cfg.tile, cfg.negative_slope)
+            mlp = (cfg.mlp_widths, cfg.tile, cfg.negative_slope)
+            out = (PIXELWISE[cfg.pixelwise](params, inp, *mlp) if codes is None
+                   else COORDINATE_PIXELWISE[cfg.pixelwise](params, inp, codes, *mlp))
         out = self._add_prior(out, x)
         return out[..., :H, :W]
 
@@ -245,9 +264,10 @@ class INRHSISR(ContinuousQueries, nn.Module):
 
     def extra_repr(self) -> str:
         c = self.config
+        wl = f" (+{WAVELENGTH_CHANNELS} wavelength input channels)" if c.spectral == "coordinate" else ""
         return (f"encoding={c.encoding}, norm={c.norm}, tile={c.tile}, "
                 f"mlp={c.mlp_widths} (P={c.mlp_params})"
-                + ("" if c.spectral == "bands" else f", spectral={c.spectral}"))
+                + ("" if c.spectral == "bands" else f", spectral={c.spectral}") + wl)
 
 
 @functools.cache
@@ -312,7 +332,8 @@ def build_model(preset_or_config: str | ModelConfig | Mapping[str, Any] = "paper
         seed: seed of the (explicit) weight initialisation.
         **overrides: any :class:`ModelConfig` field, e.g. ``encoding="tile"``, ``norm="none"``,
             ``spectral="continuous"`` (a spectrum continuous in wavelength, see
-            :meth:`INRHSISR.spectra`).
+            :meth:`INRHSISR.spectra`) or ``spectral="coordinate"`` (the wavelength as an MLP
+            input, :mod:`inr_lib.model.coordinate`).
 
     Returns:
         An :class:`INRHSISR` module (on CPU, float32, train mode).

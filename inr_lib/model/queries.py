@@ -1,6 +1,7 @@
 """What the INR answers besides ``model(rgb)``: the predicted per-tile functions evaluated on
 any pixel grid (:meth:`ContinuousQueries.render`, continuous in space) and at any wavelength
-(:meth:`ContinuousQueries.spectra`, continuous in wavelength for ``spectral="continuous"``).
+(:meth:`ContinuousQueries.spectra`, continuous in wavelength for ``spectral="continuous"`` and
+``"coordinate"``).
 
 :class:`ContinuousQueries` is a base class of :class:`~inr_lib.model.inr.INRHSISR`; its
 methods use the network's ``config``, ``mlp_params_for``, ``_check_input``,
@@ -15,6 +16,7 @@ import torch
 
 from ..spectral import WAVELENGTHS
 from .basis import as_wavelengths
+from .coordinate import apply_coordinate_per_pixel, wavelength_codes
 from .encoding import encode
 from .pixelwise import apply_mlp_per_pixel
 
@@ -58,9 +60,11 @@ class ContinuousQueries:
         return (self._evaluate(self._render_raw(rgb, size, rows_per_chunk)) + 1) / 2
 
     def _render_raw(self, rgb: torch.Tensor, size: tuple[int, int],
-                    rows_per_chunk: int | None = None) -> torch.Tensor:
+                    rows_per_chunk: int | None = None,
+                    wavelengths: np.ndarray | None = None) -> torch.Tensor:
         """:meth:`render` before the output is mapped to wavelengths: ``(B, C_out, H2, W2)``
-        in [-1, 1] units."""
+        in [-1, 1] units (a coordinate model: ``(B, N, H2, W2)`` at ``wavelengths``, None:
+        the 31 band centres)."""
         self._check_input(rgb)
         rgb = self._as_model_dtype(rgb)
         cfg, t = self.config, self.config.tile
@@ -70,6 +74,7 @@ class ContinuousQueries:
             raise ValueError(f"size must be two positive integers (H2, W2), got {size}")
         x = rgb * 2 - 1
         params = self.mlp_params_for(self._pad(x))               # (B, P, h, w)
+        codes = self._codes(wavelengths, x)                      # (N, E) or None
         h, w = params.shape[-2:]
         dev = x.device
         r = (torch.arange(H2, device=dev, dtype=torch.float64) + 0.5) * H / H2 - 0.5
@@ -87,12 +92,21 @@ class ContinuousQueries:
             enc = encode(cfg.encoding, R, C, H, W, cfg.periods)  # (n, W2, 8)
             enc = enc.permute(2, 0, 1).to(x.dtype).expand(B, -1, -1, -1)
             pix = params[:, :, ty[r0:r0 + rows_per_chunk]][:, :, :, tx]  # (B, P, n, W2)
-            y = apply_mlp_per_pixel(pix, torch.cat([rgb_c, enc], 1), cfg.mlp_widths,
-                                    cfg.negative_slope)
+            inp = torch.cat([rgb_c, enc], 1)
+            y = (apply_mlp_per_pixel(pix, inp, cfg.mlp_widths, cfg.negative_slope) if codes is None
+                 else apply_coordinate_per_pixel(pix, inp, codes, cfg.mlp_widths, cfg.negative_slope))
             out.append(self._add_prior(y, rgb_c))
         return torch.cat(out, dim=2)
 
     # ---------------------------------------------------------------- continuous in wavelength
+    def _codes(self, wavelengths: np.ndarray | None, like: torch.Tensor) -> torch.Tensor | None:
+        """The wavelength encodings ``(N, E)`` at which a coordinate model runs its MLP (None:
+        the 31 band centres), in ``like``'s dtype and device; None for the other models."""
+        if self.config.spectral != "coordinate":
+            return None
+        return wavelength_codes(WAVELENGTHS if wavelengths is None else wavelengths,
+                                like.dtype, like.device)
+
     def spectra(self, rgb: torch.Tensor, wavelengths: torch.Tensor | np.ndarray | Sequence[float],
                 size: tuple[int, int] | None = None, *,
                 extrapolate: bool = False, rows_per_chunk: int | None = None) -> torch.Tensor:
@@ -104,8 +118,9 @@ class ContinuousQueries:
                 repeats allowed), e.g. ``numpy.arange(400, 701)`` for 1 nm steps.
             size: None for the input grid (as :meth:`forward`), or ``(H2, W2)`` to evaluate
                 at :meth:`render`'s continuous coordinates.
-            extrapolate: continue the end pieces of the basis outside 400..700 nm (opt-in;
-                nothing was trained there). Continuous models only.
+            extrapolate: continue the end pieces of the basis (a coordinate model: its
+                wavelength encoding) outside 400..700 nm (opt-in; nothing was trained there).
+                Continuous models only.
             rows_per_chunk: passed to :meth:`render` when ``size`` is given.
 
         Returns:
@@ -113,7 +128,8 @@ class ContinuousQueries:
             model's dtype. Memory: ``B * N * H * W`` numbers (a 512x512 image at 1 nm steps,
             301 wavelengths: 79 M numbers).
 
-        Continuous models: ``sum_k c_k(x) B_k(l)`` for each pixel ``x`` and wavelength ``l``;
+        Continuous models: ``sum_k c_k(x) B_k(l)`` for each pixel ``x`` and wavelength ``l``
+        (``"coordinate"``: the pixel's MLP run with ``l`` as an input, once per wavelength);
         at the 31 band centres it equals ``model(rgb)`` (same computation). ``"bands"``
         models have no function between bands: they accept only band centres (400, 410,
         ..., 700 nm) and return those bands of ``model(rgb)``; any other wavelength raises
@@ -132,7 +148,8 @@ class ContinuousQueries:
             _band_centre_indices(wl)                   # fail before running the network
         else:
             wl = as_wavelengths(wavelengths, extrapolate=extrapolate)
-        raw = self._raw(rgb) if size is None else self._render_raw(rgb, size, rows_per_chunk)
+        raw = (self._raw(rgb, wl) if size is None
+               else self._render_raw(rgb, size, rows_per_chunk, wl))
         return (self._evaluate(raw, wl) + 1) / 2
 
 
