@@ -35,7 +35,8 @@ evaluating the basis costs ``2 * K`` per wavelength (806 at the 31 band centres,
 dense product; a cubic B-spline has only 4 non-zero functions, 8 per wavelength if done
 sparsely). The hypernetwork predicts fewer numbers per tile (P = 14,093 instead of 15,263), so
 its 1x1 head saves ``2 * 1024 * 18 * 65 / 16`` = 149,760 FLOPs per pixel, and the model has
-1,199,250 fewer parameters (62,346,189; ``small-paper``: 602,413 instead of 679,039; ``small``: 601,901 instead of 678,527).
+1,199,250 fewer parameters (62,346,189; ``small-paper``: 602,413 instead of 679,039;
+``small``: 601,901 instead of 678,527).
 
 ``"coordinate"`` is the other way to be continuous in wavelength (NeSR, Xu et al. 2022): no
 basis, the wavelength is an input of the MLP (:mod:`inr_lib.model.coordinate`).
