@@ -97,6 +97,7 @@ def main(argv=None) -> int:
 
     from inr_lib.data import list_cave_scenes, split_available
     from inr_lib.files.atomic import sha256_file
+    from inr_lib.model import registry
     from inr_lib.pretrained import card
 
     run = ROOT / "runs" / "zoo" / a.name
@@ -113,7 +114,8 @@ def main(argv=None) -> int:
         "description": a.description,
         "arch": ckpt["arch"],
         "model_config": ckpt["model_config"],
-        "params": sum(v.numel() for v in ckpt["model"].values()),
+        # learned parameters only: the state dict also holds buffers (batch norm's running statistics)
+        "params": sum(p.numel() for p in registry.build(ckpt["arch"], ckpt["model_config"]).parameters()),
         "config_file": config_file,
         "command": (f"OMP_NUM_THREADS=1 python -m inr_lib train --config {config_file} "
                     f"--data {a.data} --split dev18 --out runs/zoo/{a.name} --device cpu --resume"
