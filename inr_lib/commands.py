@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from . import pretrained
 from .data import load_data, scene_rgb
+from .data.cave_splits import hold_out
 from .data.spec import PARTS, parse_split
 from .evaluation import evaluate, reconstruct, write_results
 from .files import checkpoints as checkpoint
@@ -48,8 +49,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train a model.
 
     Train INR-HSISR (or the cnn or mstpp baseline) on random crops of the train split,
-    validating on full images of the test split; writes last.pt, best.pt, log.jsonl and
-    config.yaml to --out. Several GPUs: torchrun --nproc_per_node=N -m inr_lib train ...
+    validating on full images of the test split (or, with --set val_holdout=N, of N training
+    scenes held out, the test split then unused); writes last.pt, best.pt, log.jsonl,
+    config.yaml and data.json to --out. Several GPUs: torchrun --nproc_per_node=N -m inr_lib train ...
     (the same options).
     """
     if args.resume and args.overwrite:
@@ -62,12 +64,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     # the folder claimed and does not check it again
     with claim(args.out, args.resume, args.overwrite, main=talk, data=args.data) as out:
         d = _training_data(args, talk)
+        # val_holdout: train() validates on training scenes held out, as hold_out chooses them
+        fit, val = hold_out(d["train"], cfg.val_holdout, cfg.seed) if cfg.val_holdout else (d["train"], d["test"])
         if talk:
             model = cfg.model_preset if cfg.arch == "inr" else cfg.arch
+            held = f" held out of the training scenes ({', '.join(s.name for s in val)})" if cfg.val_holdout else ""
             print(f"training {cfg.name!r} ({cfg.arch}, model {model}{' ' + str(cfg.model) if cfg.model else ''}) "
-                  f"for {cfg.epochs} epochs on {len(d['train'])} scenes, validating on "
-                  f"{len(d['test'])}, device {device}, output {out}", file=sys.stderr)
-        record = record_data(out, d, args.resume, args.allow_other_data) if talk else None
+                  f"for {cfg.epochs} epochs on {len(fit)} scenes, validating on "
+                  f"{len(val)}{held}, device {device}, output {out}", file=sys.stderr)
+        record = record_data(out, d, args.resume, args.allow_other_data, cfg) if talk else None
         res = train(cfg, d["train"], d["test"], out, resume=args.resume, device=device,
                     progress=not args.no_progress, overwrite=args.overwrite, callback=record)
     if talk:

@@ -1,4 +1,5 @@
-"""Run-time choices: the profile (quick | full) and the device.
+"""Run-time choices: the profile (quick | full), the device and the mixed precision it gets
+(:func:`amp_dtype_for`, :func:`grad_scaler`, used by the training loop).
 
 ``INR_PROFILE=quick`` is CPU-sized (the small preset, few steps, small crops): what CI, the
 tests and the book build use. ``INR_PROFILE=full`` is the paper recipe on a GPU. When the
@@ -70,3 +71,27 @@ def pick_device(requested: str | None = None, allow_fallback: bool = False) -> t
         raise RuntimeError(f"device {requested!r} requested but only "
                            f"{torch.cuda.device_count()} CUDA device(s) exist")
     return dev
+
+
+def amp_dtype_for(device: torch.device, amp: str = "auto") -> torch.dtype | None:
+    """Autocast dtype: None (full fp32) on CPU or with ``amp="off"``; on CUDA bf16 where the
+    GPU supports it natively (compute capability >= 8, e.g. A100/H100), else fp16 (T4, V100)."""
+    if device.type != "cuda" and amp in ("bf16", "fp16"):
+        warnings.warn(f"amp={amp} applies to CUDA only; training on {device.type} in full "
+                      f"precision (fp32)", stacklevel=2)
+    if device.type != "cuda" or amp == "off":
+        return None
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16":
+        return torch.float16
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 and torch.cuda.is_bf16_supported() else torch.float16
+
+
+def grad_scaler(enabled: bool) -> torch.amp.GradScaler:
+    """A CUDA GradScaler (``torch.amp`` since torch 2.3, ``torch.cuda.amp`` before); a
+    disabled one (CPU, bf16, fp32) passes the loss and the step through unchanged."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler("cuda", enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled)

@@ -4,17 +4,21 @@ Tolerances: the fast path (first layer split into ``W_x x + b`` and ``W_l e(l)``
 pixels x wavelengths) and the readable path (the full MLP on ``[x; e(l)]``, once per wavelength)
 add the same terms in another order, so in float64 they agree to rounding: outputs (of order 1)
 within 1e-12 absolute; gradients, sums over many pixels and wavelengths (up to ~1e4 here), within
-1e-10 relative plus 1e-12 absolute (measured: 4e-16 relative).
+1e-10 relative plus 1e-12 absolute (measured: 4e-16 relative). The training step at the target
+bands only against all 31 bands with the targets kept: the loss (a mean of order 1) within 1e-12
+relative, the gradients as above (measured: the loss bit-equal, the gradients 2e-15 relative).
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from inr_lib import build_model
 from inr_lib.files.checkpoints import load_checkpoint, load_model, save_checkpoint
 from inr_lib.model import ModelConfig, coordinate
+from inr_lib.model.basis import target_bands
 from inr_lib.model.coordinate import (
     WAVELENGTH_CHANNELS,
     apply_coordinate_fast,
@@ -24,7 +28,7 @@ from inr_lib.model.coordinate import (
 )
 from inr_lib.model.pixelwise import mlp_param_count, mlp_param_slices
 from inr_lib.spectral import WAVELENGTHS
-from inr_lib.train import TrainConfig, train
+from inr_lib.train import TrainConfig, grad_scaler, train, train_step
 
 EVEN = [float(w) for w in WAVELENGTHS[::2]]        # 400, 420, ..., 700 nm
 ATOL = 1e-12
@@ -224,3 +228,41 @@ def test_one_epoch_on_the_even_bands(tmp_path, smooth_scene):
     with torch.no_grad():
         out = back.spectra(rgb, [410.0, 555.0])
     assert out.shape == (1, 2, 24, 24) and torch.isfinite(out).all()
+
+
+def _spy_wavelengths(model) -> list:
+    """Record how many wavelengths each forward pass of ``model`` evaluates (None: the 31 band
+    centres, as ``model(rgb)``)."""
+    seen: list = []
+    raw = model._raw
+
+    def spy(rgb, wavelengths=None):
+        seen.append(None if wavelengths is None else len(wavelengths))
+        return raw(rgb, wavelengths)
+    model._raw = spy
+    return seen
+
+
+def test_the_training_step_evaluates_the_target_bands_only():
+    """A coordinate model's step runs its MLP at the 16 target wavelengths, not at 31 with the
+    targets kept afterwards; loss and gradients are those of the old way (float64)."""
+    g = torch.Generator().manual_seed(7)
+    rgb, hsi = _rgb(h=16, w=12), torch.rand(2, 31, 16, 12, generator=g, dtype=torch.float64)
+    model = build_model("tiny", spectral="coordinate", seed=5).double()
+    old = F.l1_loss(*target_bands(model(rgb) * 2 - 1, hsi * 2 - 1, EVEN))     # 31, then keep 16
+    old.backward()
+    old_grads = [p.grad.clone() for p in model.parameters()]
+    seen = _spy_wavelengths(model)
+    step = torch.optim.SGD(model.parameters(), lr=0.0)      # the gradients, weights unchanged
+    loss = train_step(model, (rgb, hsi), step, grad_scaler(False), None, EVEN)
+    assert seen == [16]
+    torch.testing.assert_close(loss, old.detach(), rtol=1e-12, atol=0)
+    for (name, p), before in zip(model.named_parameters(), old_grads):
+        torch.testing.assert_close(p.grad, before, **GRAD_TOL, msg=name)
+    # all bands as targets, and the other heads: model(rgb) at the 31 band centres, as before
+    assert train_step(model, (rgb, hsi), step, grad_scaler(False), None, None) is not None
+    bspline = build_model("tiny", spectral="continuous").double()
+    seen_b = _spy_wavelengths(bspline)
+    train_step(bspline, (rgb, hsi), torch.optim.SGD(bspline.parameters(), lr=0.0),
+               grad_scaler(False), None, EVEN)
+    assert seen == [16, None] and seen_b == [None]

@@ -22,6 +22,7 @@ from .cave import (
     CAVE_SCENES,
     SceneDir,
     cave_split,
+    hold_out,
     iter_cave,
     list_cave_scenes,
     list_cave_splits,

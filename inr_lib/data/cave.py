@@ -33,7 +33,14 @@ import numpy as np
 
 from ..files.readers import DataFormatError, PathLike, read_paired_rgb, read_png
 from ..spectral import WAVELENGTHS
-from .cave_splits import CAVE_SCENES, _scene_names, cave_split, list_cave_splits, split_available
+from .cave_splits import (
+    CAVE_SCENES,
+    _scene_names,
+    cave_split,
+    hold_out,
+    list_cave_splits,
+    split_available,
+)
 from .scene import Scene
 
 __all__ = [
@@ -46,6 +53,7 @@ __all__ = [
     "cave_split",
     "list_cave_splits",
     "split_available",
+    "hold_out",
 ]
 
 N_BANDS = WAVELENGTHS.size

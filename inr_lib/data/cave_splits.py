@@ -14,15 +14,18 @@ Splits (``inr_lib/data/splits/cave.json``, read with :func:`cave_split`):
   (12 train / 6 test, every scene tested once), for ranking designs.
 
 With a partial copy, :func:`split_available` partitions whatever scenes are present.
+:func:`hold_out` takes validation scenes out of a training part (``TrainConfig.val_holdout``),
+so that a run can stop early without looking at the test scenes.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import lru_cache
 from importlib import resources
 from typing import Iterable, Sequence, Union
 
-__all__ = ["CAVE_SCENES", "cave_split", "list_cave_splits", "split_available"]
+__all__ = ["CAVE_SCENES", "cave_split", "list_cave_splits", "split_available", "hold_out"]
 
 
 @lru_cache(maxsize=1)
@@ -133,6 +136,37 @@ def split_available(scenes: Iterable, split: Union[str, dict, None] = None,
     }
     _check_required(result, require, aset)
     return result
+
+
+def hold_out(scenes: Iterable, count: int, seed: int = 0) -> tuple[list, list]:
+    """``(kept, held)``: ``count`` of ``scenes`` (a split's training part) held out for
+    validation, and the others, to train on.
+
+    The choice depends on ``seed`` and the scene names alone, not on their order, the machine
+    or the Python version: the ``count`` scenes with the smallest SHA-256 digests of
+    ``"{seed}:{name}"`` are held out (a hash, not :mod:`random`, whose sampling algorithms may
+    change between Python versions). Both lists keep the order of ``scenes``, so the kept
+    scenes are trained on in the split's order. ``count`` 0 holds out nothing.
+
+    Args:
+        scenes: names, :class:`SceneDir` or :class:`Scene` objects.
+        count: how many to hold out (:attr:`inr_lib.train.TrainConfig.val_holdout`).
+        seed: the run's seed (:attr:`inr_lib.train.TrainConfig.seed`).
+
+    Raises:
+        ValueError: ``count`` is negative, or leaves no scene to train on.
+    """
+    scenes = list(scenes)
+    if count < 0 or (count and count >= len(scenes)):
+        raise ValueError(f"val_holdout {count}: cannot hold out {count} of the {len(scenes)} "
+                         f"training scenes for validation and still train on one; use "
+                         f"val_holdout 0 to {max(0, len(scenes) - 1)}")
+    names = _scene_names(scenes)
+    order = sorted(range(len(scenes)),
+                   key=lambda i: (hashlib.sha256(f"{seed}:{names[i]}".encode()).hexdigest(), i))
+    held = set(order[:count])
+    return ([s for i, s in enumerate(scenes) if i not in held],
+            [s for i, s in enumerate(scenes) if i in held])
 
 
 # --------------------------------------------------------------------------------------------

@@ -225,7 +225,8 @@ def target_bands(pred: torch.Tensor, hsi: torch.Tensor, wavelengths: Sequence[fl
     """Keep only the target bands of prediction and target before the loss.
 
     Args:
-        pred: ``(B, 31, H, W)`` model output.
+        pred: ``(B, 31, H, W)`` model output, or ``(B, len(wavelengths), H, W)``: the model
+            evaluated at the target bands already (a coordinate model in training).
         hsi: ``(B, 31, H, W)`` ground truth.
         wavelengths: band centres in nm to train on (a subset of 400, 410, ..., 700), or
             None for all 31 (then both are returned unchanged).
@@ -237,7 +238,7 @@ def target_bands(pred: torch.Tensor, hsi: torch.Tensor, wavelengths: Sequence[fl
     if wavelengths is None:
         return pred, hsi
     idx = band_indices(wavelengths)
-    return pred[:, idx], hsi[:, idx]
+    return (pred[:, idx] if pred.shape[1] == len(WAVELENGTHS) else pred), hsi[:, idx]
 
 
 def interpolate_bands(cube: ArrayLike | torch.Tensor, from_wavelengths: Sequence[float],

@@ -159,13 +159,13 @@ class INRHSISR(ContinuousQueries, nn.Module):
         return torch.einsum("nk,bkhw->bnhw", weights, raw)
 
     # ---------------------------------------------------------------- forward
-    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, H, W)`` in [0, 1] -> ``(B, 31, H, W)`` in [0, 1] (unclamped).
-
-        For a continuous ``spectral`` this is the per-pixel spectral function at the 31 band
-        centres, computed exactly as ``spectra(rgb, WAVELENGTHS)``.
+    def forward(self, rgb: torch.Tensor, wavelengths: np.ndarray | None = None) -> torch.Tensor:
+        """``(B, 3, H, W)`` in [0, 1] -> ``(B, 31, H, W)`` in [0, 1] (unclamped); a continuous
+        ``spectral``'s function at the 31 band centres, exactly as ``spectra(rgb, WAVELENGTHS)``.
+        ``wavelengths`` (``(N,)``, nm): ``(B, N, H, W)`` there, as :meth:`spectra` (unchecked):
+        the training step's way to a coordinate model's targets, which a DDP wrapper passes on.
         """
-        return (self._evaluate(self._raw(rgb)) + 1) / 2
+        return (self._evaluate(self._raw(rgb, wavelengths), wavelengths) + 1) / 2
 
     def _raw(self, rgb: torch.Tensor, wavelengths: np.ndarray | None = None) -> torch.Tensor:
         """MLP outputs (plus prior) in [-1, 1] units, ``(B, C_out, H, W)``; coordinate: at ``wavelengths``."""

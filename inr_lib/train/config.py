@@ -31,7 +31,7 @@ _NUMBER_RULES = (
     (("gamma",), float, lambda x: 0 < x <= 1,
      "a number in (0, 1] (the factor applied to lr at each milestone)"),
     (("weight_decay",), float, lambda x: x >= 0, "a number >= 0"),
-    (("val_every", "val_overlap", "seed"), int, lambda x: x >= 0, "an integer >= 0"),
+    (("val_every", "val_overlap", "val_holdout", "seed"), int, lambda x: x >= 0, "an integer >= 0"),
     (("val_crops",), int, lambda x: x >= 1, "an integer >= 1"),
     (("num_workers",), int, lambda x: x >= 0, "an integer >= 0 or null"),
     (("betas",), float, lambda x: 0 <= x < 1, "two numbers in [0, 1)"),
@@ -75,6 +75,15 @@ class TrainConfig:
             ``val_overlap``), ``"crops"`` (``val_crops`` random crops per scene, as the
             released code validated) or ``"both"``.
         val_overlap, val_crops: see ``val_mode``.
+        val_holdout: 0 (validate on the ``val_scenes`` given to :func:`~inr_lib.train.train`,
+            the split's test part) or N: take N scenes out of the training scenes and
+            validate on them instead; the test scenes are then not used during training at
+            all, so ``best.pt`` is an early-stopping choice that never saw them. The N scenes
+            are chosen by :func:`inr_lib.data.cave_splits.hold_out` from ``seed`` and the
+            scene names (recorded in the run's ``data.json``; ``--resume`` refuses another
+            hold-out). A count rather than a list of names: it applies unchanged to every
+            split, fold and dataset (``--set val_holdout=2``), where a list would have to be
+            kept in step with each split's scenes.
         seed: seeds the weights, the crops and their order.
         amp: ``"auto"`` (CUDA: bf16 where supported natively, else fp16; CPU: off),
             ``"bf16"``, ``"fp16"`` or ``"off"``.
@@ -110,6 +119,7 @@ class TrainConfig:
     num_workers: int | None = None
     checkpoint_every: int = 1
     wavelengths: list | None = None
+    val_holdout: int = 0
 
     def __post_init__(self):
         """Convert the fields in place, or raise one ValueError naming every bad key."""

@@ -47,6 +47,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
+from ..data.cave_splits import hold_out
 from ..data.patches import PatchDataset
 from ..evaluation import evaluate, metrics
 from ..files import checkpoints as ckpt_lib
@@ -54,7 +55,7 @@ from ..files.atomic import atomic_write
 from ..files.outputs import RUN_CONFIG_MARKER, free_space_problem
 from ..model import registry as archs
 from ..model.basis import target_bands
-from ..runtime import pick_device
+from ..runtime import amp_dtype_for, grad_scaler, pick_device
 from . import rundir
 from .config import TrainConfig
 from .rundir import OutputDirError
@@ -103,8 +104,8 @@ def train(cfg: TrainConfig, train_scenes: Sequence, val_scenes: Sequence, out_di
     Args:
         cfg: the :class:`TrainConfig`.
         train_scenes: :class:`~inr_lib.data.Scene` objects (``hsi`` (31, H, W) in [0, 1]).
-        val_scenes: held-out scenes (may be empty: then there is no validation and no
-            ``best.pt``).
+        val_scenes: held-out scenes, unused with ``cfg.val_holdout`` > 0 (may be empty: then
+            there is no validation and no ``best.pt``).
         out_dir: run folder: ``last.pt``, ``best.pt``, ``log.jsonl``, ``config.yaml``.
         resume: continue from ``out_dir/last.pt`` if it exists (otherwise start afresh,
             with a note). The stored model configuration must match ``cfg``'s; ``epochs``
@@ -257,10 +258,13 @@ def _start(cfg: TrainConfig, out_dir: Path, device: torch.device, d: _Dist, resu
     """The run ready for its first epoch: everything seeded; the model (``run.net``: wrapped in
     DDP on several processes), its Adam optimiser, MultiStepLR schedule and mixed precision;
     the folder's room checked; restored from ``last.pt`` (``resume``); this process's loader
-    of training crops and the fixed validation crops (``val_mode`` crops or both)."""
+    of training crops (``val_holdout``: less the scenes held out for validation) and the fixed
+    validation crops (``val_mode`` crops or both)."""
     if cfg.batch_size % d.world:
         raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the number of "
                          f"processes ({d.world})")
+    if cfg.val_holdout:   # validation on training scenes held out, the test scenes unseen
+        train_scenes, val_scenes = hold_out(train_scenes, cfg.val_holdout, cfg.seed)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     random.seed(cfg.seed)
@@ -299,30 +303,6 @@ def build_for_config(cfg: TrainConfig) -> nn.Module:
     return archs.build(cfg.arch, preset, seed=cfg.seed, **cfg.model)
 
 
-def amp_dtype_for(device: torch.device, amp: str = "auto") -> torch.dtype | None:
-    """Autocast dtype: None (full fp32) on CPU or with ``amp="off"``; on CUDA bf16 where the
-    GPU supports it natively (compute capability >= 8, e.g. A100/H100), else fp16 (T4, V100)."""
-    if device.type != "cuda" and amp in ("bf16", "fp16"):
-        warnings.warn(f"amp={amp} applies to CUDA only; training on {device.type} in full "
-                      f"precision (fp32)", stacklevel=2)
-    if device.type != "cuda" or amp == "off":
-        return None
-    if amp == "bf16":
-        return torch.bfloat16
-    if amp == "fp16":
-        return torch.float16
-    major, _ = torch.cuda.get_device_capability(device)
-    return torch.bfloat16 if major >= 8 and torch.cuda.is_bf16_supported() else torch.float16
-
-
-def grad_scaler(enabled: bool) -> torch.amp.GradScaler:
-    """A CUDA GradScaler (``torch.amp`` since torch 2.3, ``torch.cuda.amp`` before); a
-    disabled one (CPU, bf16, fp32) passes the loss and the step through unchanged."""
-    if hasattr(torch.amp, "GradScaler"):
-        return torch.amp.GradScaler("cuda", enabled=enabled)
-    return torch.cuda.amp.GradScaler(enabled=enabled)
-
-
 def _restore(run: _Run, resume: bool) -> None:
     """Continue from ``last.pt`` (``resume``): weights, optimiser, schedule, scaler, RNG states
     and log; note whether an older run in the folder is still to be replaced."""
@@ -344,6 +324,11 @@ def _restore(run: _Run, resume: bool) -> None:
         if state.get("optimizer") is None or state.get("scheduler") is None:
             raise ValueError(f"cannot resume from {run.last_path}: it has no optimiser/scheduler state")
         old, new = state.get("train_config") or {}, run.cfg.to_dict()
+        held = [(c.get("val_holdout", 0), c.get("val_holdout") and c.get("seed")) for c in (old, new)]
+        if old and held[0] != held[1]:   # (count, seed) choose the validation scenes
+            raise ValueError(f"cannot resume from {run.last_path}: its validation scenes were chosen "
+                             f"by (val_holdout, seed) {held[0]}, now {held[1]} (val_holdout 0: the "
+                             f"test scenes); use the run's own config ({run.out_dir / 'config.yaml'})")
         for key in ("batch_size", "crop_size", "crops_per_scene", "seed", "lr", "milestones"):
             if key in old and old[key] != new[key]:
                 warnings.warn(f"resuming {run.last_path} with {key}={new[key]!r}, but the run "
@@ -416,7 +401,8 @@ def train_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
     target's precision (fp32) even when the forward pass runs under autocast.
 
     Args:
-        model: maps ``(B, 3, h, w)`` in [0, 1] to ``(B, 31, h, w)`` (may be a DDP wrapper).
+        model: maps ``(B, 3, h, w)`` in [0, 1] to ``(B, 31, h, w)`` (may be a DDP wrapper);
+            a coordinate model (``spectral="coordinate"``) is called ``model(rgb, wavelengths=...)``.
         batch: ``(rgb (B, 3, h, w), hsi (B, 31, h, w))`` on the model's device, in [0, 1].
         optimizer: e.g. ``torch.optim.Adam``.
         scaler: a :func:`grad_scaler` (enabled only for fp16).
@@ -426,8 +412,12 @@ def train_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
     """
     rgb, hsi = batch
     autocast = contextlib.nullcontext() if amp_dtype is None else torch.autocast(rgb.device.type, dtype=amp_dtype)
+    net = getattr(model, "module", model)                     # the network inside a DDP wrapper
+    per_wavelength = getattr(getattr(net, "config", None), "spectral", None) == "coordinate"
     with autocast:
-        pred = model(rgb)
+        # a coordinate model runs its MLP once per wavelength: there, only at the target bands
+        # (the others compute all 31 bands in one pass; target_bands keeps the targets)
+        pred = model(rgb, wavelengths=np.asarray(wavelengths)) if per_wavelength and wavelengths else model(rgb)
     loss = F.l1_loss(*target_bands(pred.to(hsi.dtype) * 2 - 1, hsi * 2 - 1, wavelengths))
     optimizer.zero_grad(set_to_none=True)
     # fp16: scale the loss so small gradients survive, unscale before the step, skip steps

@@ -7,7 +7,8 @@ lock, held until the run ends). The command line claims the folder before it loa
 so that a wrong ``--out`` fails in a second; :func:`~inr_lib.train.train` then finds it
 claimed by this process and does not check again. :func:`check_free_space` runs once the
 model (and so the size of its checkpoints) is known. :func:`record_data` keeps the scenes a
-run was trained on in ``data.json``, so that ``--resume`` on other data is refused.
+run was trained and validated on in ``data.json``, so that ``--resume`` on other data, or with
+another hold-out of validation scenes, is refused.
 """
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ import socket
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ..data.cave_splits import hold_out
 from ..files.atomic import atomic_write, remove_stale_temp_files
 from ..files.outputs import check_run_folder, free_space_problem
+from .config import TrainConfig
 
 try:
     import fcntl
@@ -109,24 +112,42 @@ def check_free_space(out_dir: Path, need_bytes: int) -> None:
         raise OutputDirError(f"output folder {problem} (--out)")
 
 
-def record_data(out_dir: str | os.PathLike, d: dict, resume: bool, allow_other: bool = False
-                ) -> Callable:
-    """Keep the scenes a run is trained on (``d``: what :func:`inr_lib.data.load_data`
-    returns) in ``out_dir/data.json``.
+def record_data(out_dir: str | os.PathLike, d: dict, resume: bool, allow_other: bool = False,
+                cfg: TrainConfig | None = None) -> Callable:
+    """Keep the scenes a run is trained and validated on (``d``: what
+    :func:`inr_lib.data.load_data` returns; ``cfg``: the run's config, for its
+    ``val_holdout``) in ``out_dir/data.json``: ``train`` (trained on), ``val`` (validated
+    on: the test part, or the training scenes held out), ``test`` (the split's test part),
+    ``val_holdout`` and ``val_seed`` (the seed that chose the held-out scenes, or null).
 
     With ``resume``, scenes other than those the run started with are an error unless
-    ``allow_other`` (``best.pt`` would be re-selected on another validation set). Returns
-    a training callback that writes the record after the first epoch (once the run has
-    started, so a failed start leaves an older run's record alone).
+    ``allow_other`` (``best.pt`` would be re-selected on another validation set); another
+    hold-out (``val_holdout`` or, with one, ``seed``) is always an error. Returns a training
+    callback that writes the record after the first epoch (once the run has started, so a
+    failed start leaves an older run's record alone).
+
+    Raises:
+        ValueError: as said, or ``val_holdout`` leaves no scene to train on.
     """
     out_dir = Path(out_dir)
+    k, seed = (cfg.val_holdout, cfg.seed) if cfg is not None else (0, 0)
+    train, val = hold_out(d["train"], k, seed) if k else (d["train"], d["test"])
     identity = {"dataset": d["dataset"], "root": d["root"], "split": d["split_name"],
-                "train": [s.name for s in d["train"]], "test": [s.name for s in d["test"]]}
+                "train": [s.name for s in train], "test": [s.name for s in d["test"]],
+                "val": [s.name for s in val], "val_holdout": k, "val_seed": seed if k else None}
     try:
         old = json.loads((out_dir / DATA_RECORD).read_text()) if resume else {}
     except (OSError, ValueError):
         old = {}   # a run from before this record existed: nothing to compare
-    diff = [k for k in ("dataset", "train", "test") if old and old.get(k) != identity[k]]
+    held = [(r.get("val_holdout", 0), r.get("val_seed")) for r in (old, identity)]
+    if old and held[0] != held[1]:
+        raise ValueError(f"cannot resume {out_dir}: {out_dir / DATA_RECORD} records validation on "
+                         f"{_validation(old)}, but the config now asks for {_validation(identity)}; "
+                         f"resume with the run's own val_holdout and seed ({out_dir / 'config.yaml'}) "
+                         f"or train into a new --out")
+    # the validation scenes: the test part (compared already) unless some are held out
+    diff = [key for key in ("dataset", "train", "test", "val")
+            if old and old.get(key) != identity[key] and (key != "val" or k)]
     if diff and not allow_other:
         was, now = (f"{r.get('dataset')} {r.get('root')} split {r.get('split')!r}: "
                     f"{len(r.get('train', []))} train / {len(r.get('test', []))} test scenes"
@@ -143,6 +164,14 @@ def record_data(out_dir: str | os.PathLike, d: dict, resume: bool, allow_other: 
             written.append(True)
 
     return callback
+
+
+def _validation(r: dict) -> str:
+    """What a ``data.json`` record validates on, in words."""
+    if not r.get("val_holdout"):
+        return "the test scenes (val_holdout 0)"
+    return (f"{r['val_holdout']} training scenes held out with seed {r.get('val_seed')} "
+            f"({', '.join(r.get('val', []))}; val_holdout {r['val_holdout']})")
 
 
 def blocking_file(folder: Path) -> str | None:
