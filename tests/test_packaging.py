@@ -185,7 +185,8 @@ TYPED_MODULES = ["__init__", "cli", "commands", "runtime", "spectral", "pretrain
                  "files/readers",
                  "book/__init__", "book/display", "book/figures", "book/folds", "book/heldout", "book/manifest",
                  "book/runs",
-                 "book/selection", "book/training", "book/zoo", "model/queries",
+                 "book/selection", "book/training", "book/zoo", "model/queries", "book/diagnose",
+                 "model/coordinate", "model/mstpp",
                  "data/cave", "data/cave_splits", "data/download", "data/ntire2018", "data/nus",
                  "data/patches", "data/roots", "data/scene", "data/spec", "data/synthetic", "book/quiz"]
 
