@@ -13,6 +13,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 import inr_lib.train.loop as loop
 from inr_lib.data import hold_out
@@ -80,13 +81,28 @@ def test_held_out_scenes_are_validated_on_and_never_trained_on(tmp_path, smooth_
     assert all(np.isfinite(r["val_psnr"]) for r in res.history)
     assert res.best_path is not None and res.best["epoch"] in (1, 2)       # the early-stopping choice
     with pytest.raises(ValueError, match=r"cannot resume from .*last\.pt: its validation scenes were "
-                                         r"chosen by \(val_holdout, seed\) \(2, 0\), now \(0, 0\)"):
+                                         r"chosen by \(val_holdout, seed\) \(2, 0\), now \(0, None\)"):
         train(cfg.replace(epochs=3, val_holdout=0), scenes, tests, tmp_path / "run", device="cpu",
               progress=False, resume=True)
     with pytest.raises(ValueError, match="val_holdout 4: cannot hold out 4 of the 4 training scenes"):
         train(cfg.replace(val_holdout=4), scenes, tests, tmp_path / "other", device="cpu",
               progress=False)
     assert not (tmp_path / "other" / "last.pt").exists()
+
+
+def test_a_run_from_before_val_holdout_resumes(tmp_path, smooth_scene):
+    """A checkpoint whose recorded config has no val_holdout (an older version's run) validated
+    on the test scenes: it resumes with the default, as before."""
+    scenes, tests = [smooth_scene(f"s{i}", i) for i in range(2)], [smooth_scene("t0", 9)]
+    cfg = TrainConfig.preset("tiny").replace(epochs=1)
+    train(cfg, scenes, tests, tmp_path / "run", device="cpu", progress=False)
+    last = tmp_path / "run" / "last.pt"
+    state = torch.load(last, weights_only=False)
+    del state["train_config"]["val_holdout"]
+    torch.save(state, last)
+    res = train(cfg.replace(epochs=2), scenes, tests, tmp_path / "run", device="cpu", progress=False,
+                resume=True)
+    assert [r["epoch"] for r in res.history][-1] == 2
 
 
 # ---------------------------------------------------------------------------- command line

@@ -324,7 +324,8 @@ def _restore(run: _Run, resume: bool) -> None:
         if state.get("optimizer") is None or state.get("scheduler") is None:
             raise ValueError(f"cannot resume from {run.last_path}: it has no optimiser/scheduler state")
         old, new = state.get("train_config") or {}, run.cfg.to_dict()
-        held = [(c.get("val_holdout", 0), c.get("val_holdout") and c.get("seed")) for c in (old, new)]
+        # a run from before val_holdout existed has no key: it validated on the test scenes (0)
+        held = [(c.get("val_holdout") or 0, c.get("seed") if c.get("val_holdout") else None) for c in (old, new)]
         if old and held[0] != held[1]:   # (count, seed) choose the validation scenes
             raise ValueError(f"cannot resume from {run.last_path}: its validation scenes were chosen "
                              f"by (val_holdout, seed) {held[0]}, now {held[1]} (val_holdout 0: the "
