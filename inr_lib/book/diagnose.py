@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..spectral import WAVELENGTHS
+from .figures import _band_index
 
 __all__ = ["colour_sweep", "occlusion_effect"]
 
@@ -31,7 +31,7 @@ def colour_sweep(model: nn.Module, start: np.ndarray, end: np.ndarray, nm: float
                  steps: int = 11, size: int = 32) -> np.ndarray:
     """Output at ``nm`` (mean over the central half of a ``size x size`` uniform image) for
     ``steps`` colours from ``start`` to ``end``, ``(steps,)``."""
-    band = _band(nm)
+    band = _band_index(nm)
     mix = np.linspace(0.0, 1.0, steps)[:, None]
     colours = (1 - mix) * np.asarray(start, np.float32) + mix * np.asarray(end, np.float32)
     images = torch.from_numpy(colours.astype(np.float32))[:, :, None, None].expand(-1, -1, size, size)
@@ -47,7 +47,7 @@ def occlusion_effect(model: nn.Module, rgb: np.ndarray, block: tuple[slice, slic
     """Change of the mean output at ``nm`` inside ``block`` when each ``square x square`` cell
     of ``rgb`` (``(3, H, W)`` in [0, 1]) is painted with ``fill``; ``(H // square, W // square)``,
     positive where painting the cell raises the block's output."""
-    band = _band(nm)
+    band = _band_index(nm)
     p = next(model.parameters())
     x = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).to(p.device, p.dtype)
     model.eval()
@@ -62,9 +62,3 @@ def occlusion_effect(model: nn.Module, rgb: np.ndarray, block: tuple[slice, slic
         effect[i] = (model(batch)[:, band][:, block[0], block[1]].mean(dim=(1, 2)) - base).cpu().numpy()
     return effect
 
-
-def _band(nm: float) -> int:
-    hits = np.flatnonzero(WAVELENGTHS == nm)
-    if not hits.size:
-        raise ValueError(f"{nm} nm is not one of the bands 400, 410, ..., 700 nm")
-    return int(hits[0])
